@@ -1,0 +1,105 @@
+"""Validation of names, keys and values that come from users.
+
+Rules (also in docs/tracking.md):
+
+* names of projects, experiments and datasets: 1-128 characters, letters, digits and
+  ``_ - . space``, starting with a letter or digit;
+* metric, param and tag keys: 1-250 characters, letters, digits and ``_ - . / : space``,
+  no leading ``/`` and no ``..`` segment (keys become artifact-like paths in exports);
+* param values: at most 6,000 characters; tag values: at most 8,000 characters.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+
+from opsloop.errors import InvalidInput
+
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-. ]{0,127}")
+_KEY = re.compile(r"[A-Za-z0-9_\-. /:]{1,250}")
+
+
+def check_name(kind: str, value: object) -> str:
+    """Return ``value`` if it is a valid name of ``kind``, else raise InvalidInput.
+
+    >>> check_name("experiment", "credit risk")
+    'credit risk'
+    >>> check_name("experiment", "../etc")
+    Traceback (most recent call last):
+    ...
+    opsloop.errors.InvalidInput: invalid experiment name '../etc': must be 1-128 letters, ...
+    """
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or value != value.strip():
+        raise InvalidInput(f"{kind} name", value,
+                           "must be 1-128 letters, digits, '_', '-', '.' or spaces, "
+                           "starting with a letter or digit")
+    return value
+
+
+@lru_cache(maxsize=4096)
+def _key_ok(value: str) -> bool:
+    return bool(_KEY.fullmatch(value)) and not value.startswith("/") \
+        and ".." not in value.split("/")
+
+
+def check_key(kind: str, value: object) -> str:
+    """Return ``value`` if it is a valid metric/param/tag key (cached: cheap on hot paths)."""
+    if isinstance(value, str) and _key_ok(value):
+        return value
+    raise InvalidInput(f"{kind} key", value,
+                       "must be 1-250 letters, digits, '_', '-', '.', '/', ':' or spaces, "
+                       "with no leading '/' and no '..' segment")
+
+
+def check_param_value(key: str, value: object) -> str:
+    """Params are stored as strings; return the string form, checking its length."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_PARAM_VALUE:
+        raise InvalidInput(f"param {key!r} value", text,
+                           f"must be at most {MAX_PARAM_VALUE} characters (got {len(text)})",
+                           hint="log long values as an artifact instead")
+    return text
+
+
+def check_tag_value(key: str, value: object) -> str:
+    """Tags are stored as strings; return the string form, checking its length."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_TAG_VALUE:
+        raise InvalidInput(f"tag {key!r} value", text,
+                           f"must be at most {MAX_TAG_VALUE} characters (got {len(text)})")
+    return text
+
+
+def check_metric_value(key: str, value: object) -> float:
+    """Metric values are floats; NaN and +-inf are kept as they are."""
+    if isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInput(f"metric {key!r} value", value, "must be a number") from None
+
+
+def check_step(value: object) -> int:
+    """Steps are integers in the signed 64-bit range."""
+    as_int: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        as_int = value
+    elif isinstance(value, float | str) or hasattr(value, "__index__"):
+        try:
+            as_int = int(value)
+        except (TypeError, ValueError, OverflowError):
+            as_int = None
+    if as_int is None or as_int != value or not -(2**63) <= as_int < 2**63:
+        raise InvalidInput("metric step", value, "must be an integer in the 64-bit range")
+    return as_int
+
+
+def is_finite(value: float) -> bool:
+    """True for ordinary floats (not NaN, not infinite)."""
+    return math.isfinite(value)

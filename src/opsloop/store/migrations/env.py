@@ -1,0 +1,27 @@
+"""Alembic environment: runs against the engine opsloop hands over (never reads a URL itself)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from opsloop.store.orm import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    engine = config.attributes["engine"]
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+run_migrations_online()
