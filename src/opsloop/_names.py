@@ -56,9 +56,36 @@ def check_key(kind: str, value: object) -> str:
                        "with no leading '/' and no '..' segment")
 
 
+def check_text(kind: str, text: str) -> str:
+    r"""Return ``text`` if it can be stored: valid Unicode (no lone surrogates).
+
+    >>> check_text("tag 't' value", "caf\u00e9")
+    'café'
+    >>> check_text("tag 't' value", "\ud800")
+    Traceback (most recent call last):
+    ...
+    opsloop.errors.InvalidInput: invalid tag 't' value '\ud800': must be valid Unicode text ...
+    """
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(kind, text, "must be valid Unicode text "
+                               "(it holds a lone surrogate)") from None
+    return text
+
+
+def check_time(kind: str, value: object) -> int:
+    """Times are integer milliseconds since the Unix epoch, 0 to 2**63 - 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise InvalidInput(kind, value, "must be milliseconds since the Unix epoch "
+                           "(an integer from 0 to 2**63 - 1)")
+    return value
+
+
 def check_param_value(key: str, value: object) -> str:
     """Params are stored as strings; return the string form, checking its length."""
-    text = value if isinstance(value, str) else str(value)
+    text = check_text(f"param {key!r} value", value if isinstance(value, str) else str(value))
     if len(text) > MAX_PARAM_VALUE:
         raise InvalidInput(f"param {key!r} value", text,
                            f"must be at most {MAX_PARAM_VALUE} characters (got {len(text)})",
@@ -68,7 +95,7 @@ def check_param_value(key: str, value: object) -> str:
 
 def check_tag_value(key: str, value: object) -> str:
     """Tags are stored as strings; return the string form, checking its length."""
-    text = value if isinstance(value, str) else str(value)
+    text = check_text(f"tag {key!r} value", value if isinstance(value, str) else str(value))
     if len(text) > MAX_TAG_VALUE:
         raise InvalidInput(f"tag {key!r} value", text,
                            f"must be at most {MAX_TAG_VALUE} characters (got {len(text)})")

@@ -38,6 +38,8 @@ from opsloop._names import (
     check_param_value,
     check_step,
     check_tag_value,
+    check_text,
+    check_time,
 )
 from opsloop.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from opsloop.store.orm import (
@@ -231,6 +233,8 @@ def create_run(
         raise InvalidInput("run id", run_id, "must be 32 lowercase hex characters")
     if len(name) > 256:
         raise InvalidInput("run name", name, "must be at most 256 characters")
+    check_text("run name", name)
+    check_time("run start_time", start_time)
     conn = s.connection()
     found = set(conn.scalars(_RUNS_EXISTING, {"a": run_id, "b": parent_id or run_id}))
     if run_id in found:
@@ -279,6 +283,8 @@ def end_run(s: Session, run_id: str, status: RunStatus, end_time: int | None = N
     if not status.is_terminal or status is RunStatus.LOST:
         raise InvalidInput("run status", status.value,
                            "must be FINISHED, FAILED or KILLED to end a run")
+    if end_time is not None:
+        check_time("run end_time", end_time)
     current = _run_status(s, run_id)
     log_batch(s, run_id, metrics=metrics, check_run=False)
     if current.is_terminal and current is not RunStatus.LOST:
@@ -633,7 +639,7 @@ def _decode_token(token: str | None) -> int:
         return 0
     try:
         offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-        if isinstance(offset, int) and offset >= 0:
+        if isinstance(offset, int) and 0 <= offset < 2**62:
             return offset
     except (ValueError, KeyError, TypeError):
         pass
@@ -646,6 +652,7 @@ def _decode_token(token: str | None) -> int:
 def check_artifact_path(path: str) -> str:
     """Artifact paths are relative POSIX paths inside the run: no '..', no absolute paths."""
     parts = path.split("/")
+    check_text("artifact path", path)
     if (not path or len(path) > 1024 or path.startswith("/") or "\\" in path or "\x00" in path
             or any(p in ("", ".", "..") for p in parts)):
         raise InvalidInput("artifact path", path,
@@ -678,6 +685,7 @@ def list_artifacts(s: Session, run_id: str, prefix: str = "") -> list[Artifact]:
 
 
 def get_artifact(s: Session, run_id: str, path: str) -> Artifact:
+    check_artifact_path(path)
     row = s.get(ArtifactRow, (run_id, path))
     if row is None:
         _run_status(s, run_id)
