@@ -21,7 +21,7 @@ from opsloop.errors import (
     InvalidInput,
     NotFound,
 )
-from opsloop.tracking.entities import RunStatus
+from opsloop.tracking.entities import Run, RunStatus
 
 # -- experiments ----------------------------------------------------------------------------
 
@@ -198,6 +198,20 @@ def test_search_table_has_a_row_per_run_and_columns_per_key(client: Any,
     assert table["metrics.auc"].tolist() == pytest.approx([0.5 + i / 100 for i in range(12)])
     arrow = client.search_runs_table("search", output="arrow", max_results=3)
     assert arrow.num_rows == 3
+
+
+def test_searched_runs_are_whole_valid_entities(client: Any, populated: list[str]) -> None:
+    # Search builds runs from store rows without re-validating them: they must still be
+    # exactly what validation of the same data gives, and equal to get_run's.
+    for run in client.search_runs("search").items:
+        assert Run.model_validate(run.model_dump()) == run
+        assert client.get_run(run.id) == run
+        assert run.status is RunStatus.FINISHED and run.source.dirty in (None, True, False)
+    nan_run = client.create_run("search-nan", params={"p": 1})
+    client.log_batch(nan_run.id, metrics=[("m", math.nan, 0, 1)])
+    client.end_run(nan_run.id)
+    (found,) = client.search_runs("search-nan").items
+    assert math.isnan(found.metrics["m"]) and found.params == {"p": "1"}
 
 
 def test_bad_filters_are_clear_errors(client: Any, populated: list[str]) -> None:

@@ -89,6 +89,7 @@ class Client:
                                     max_points=self.settings.metric_buffer_max)
         self._active: set[str] = set()
         self._active_lock = threading.Lock()
+        self._diffs_stored: set[str | None] = set()
         self._heartbeat: threading.Thread | None = None
         self._closed = threading.Event()
         _open_clients.add(self)
@@ -169,8 +170,9 @@ class Client:
             from opsloop.tracking.source import capture_source
 
             source, diff = capture_source(source_path)
-        if diff is not None:
-            self.transport.put_blob_bytes(diff)
+        if diff is not None and source.diff_digest not in self._diffs_stored:
+            self.transport.put_blob_bytes(diff)  # once per distinct diff, not once per run
+            self._diffs_stored.add(source.diff_digest)
         environment = None
         if self.settings.capture_environment:
             from opsloop.tracking.environment import capture_environment

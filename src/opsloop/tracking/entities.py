@@ -35,6 +35,23 @@ class _Entity(BaseModel):
     model_config = ConfigDict(frozen=True, ser_json_inf_nan="strings", extra="forbid")
 
 
+E = TypeVar("E", bound=BaseModel)
+
+
+def construct_trusted(cls: type[E], values: dict[str, Any]) -> E:
+    """An entity from values the store already validated, every field given.
+
+    What ``model_construct`` does, minus its per-field default handling: a quarter of
+    its cost, which matters when a search builds hundreds of runs.
+    """
+    entity = cls.__new__(cls)
+    object.__setattr__(entity, "__dict__", values)
+    object.__setattr__(entity, "__pydantic_fields_set__", set(values))
+    object.__setattr__(entity, "__pydantic_extra__", None)
+    object.__setattr__(entity, "__pydantic_private__", None)
+    return entity
+
+
 class RunStatus(enum.StrEnum):
     """Life cycle of a run. LOST: its process stopped sending heartbeats."""
 

@@ -15,7 +15,8 @@ Int64 = Annotated[int, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
 """An integer the metadata store can hold (larger ones are refused with 422, not 500)."""
 
 
-def tracking(request: Request) -> LocalTracking:
+async def tracking(request: Request) -> LocalTracking:
+    # async: a plain function dependency would cost a thread-pool round trip per request.
     t: LocalTracking = request.app.state.tracking
     return t
 
