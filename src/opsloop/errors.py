@@ -14,6 +14,8 @@ edge; the HTTP client maps it back, so remote and local callers catch the same c
     ├── InvalidInput                   INVALID_INPUT      (422)
     │   └── InvalidFilter              INVALID_FILTER     (422)
     ├── PermissionDenied               PERMISSION_DENIED  (403)
+    ├── Unauthenticated                UNAUTHENTICATED    (401)
+    ├── UntrustedFormat                UNTRUSTED_FORMAT   (422)
     ├── DigestMismatch                 DIGEST_MISMATCH    (500)
     ├── MissingExtra                   MISSING_EXTRA      (500)
     ├── ConfigError                    CONFIG_ERROR       (500)
@@ -43,6 +45,8 @@ __all__ = [
     "OpsloopError",
     "PermissionDenied",
     "StoreUnavailable",
+    "Unauthenticated",
+    "UntrustedFormat",
     "error_class_for_code",
     "from_wire",
 ]
@@ -131,6 +135,18 @@ class PermissionDenied(OpsloopError):
     code = "PERMISSION_DENIED"
 
 
+class Unauthenticated(OpsloopError):
+    """No valid credentials: a missing, unknown, expired or revoked token."""
+
+    code = "UNAUTHENTICATED"
+
+
+class UntrustedFormat(OpsloopError):
+    """Loading would run code from the file (pickle, joblib): refused unless trusted."""
+
+    code = "UNTRUSTED_FORMAT"
+
+
 class DigestMismatch(OpsloopError):
     """Stored bytes no longer match the sha256 recorded for them."""
 
@@ -171,7 +187,8 @@ class StoreUnavailable(OpsloopError):
 _BY_CODE: dict[str, type[OpsloopError]] = {
     cls.code: cls
     for cls in (OpsloopError, NotFound, AlreadyExists, Conflict, InvalidInput, InvalidFilter,
-                PermissionDenied, DigestMismatch, MissingExtra, ConfigError, StoreUnavailable)
+                PermissionDenied, Unauthenticated, UntrustedFormat, DigestMismatch, MissingExtra,
+                ConfigError, StoreUnavailable)
 }
 
 

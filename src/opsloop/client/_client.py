@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import getpass
 import io
 import logging
@@ -53,6 +54,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+@functools.lru_cache(maxsize=1)
 def _user() -> str:
     try:
         return getpass.getuser()

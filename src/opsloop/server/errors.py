@@ -35,6 +35,8 @@ STATUS = {
     "INVALID_INPUT": 422,
     "INVALID_FILTER": 422,
     "PERMISSION_DENIED": 403,
+    "UNAUTHENTICATED": 401,
+    "UNTRUSTED_FORMAT": 422,
     "STORE_UNAVAILABLE": 503,
 }
 """Status of each opsloop error code; any other code answers 500."""

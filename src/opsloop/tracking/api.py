@@ -55,6 +55,7 @@ class LocalTracking:
         self._lost_timeout_ms = int(heartbeat_timeout * 1000)
         self._last_reap = 0.0
         self._reap_lock = threading.Lock()
+        self._stored_environments: set[str] = set()  # never deleted: skip the lookup
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalTracking:
@@ -94,14 +95,20 @@ class LocalTracking:
         diff = spec.source.diff_digest
         diff_size = 0
         if diff is not None:
-            if not self.artifacts.exists(diff):
+            try:
+                diff_size = self.artifacts.size(diff)  # verified when read, not per run
+            except NotFound:
                 raise InvalidInput("source.diff_digest", diff,
-                                   "upload the diff as a blob before creating the run")
-            diff_size = len(self.artifacts.get_bytes(diff, name=DIFF_ARTIFACT))
+                                   "upload the diff as a blob before creating the run") from None
+        environment = spec.environment
 
         def tx(s: Any) -> Run:
             exp = service.get_or_create_experiment(s, spec.project, spec.experiment)
-            env = service.ensure_environment(s, spec.environment) if spec.environment else None
+            env = None
+            if environment is not None:
+                env = environment.digest
+                if env not in self._stored_environments:
+                    service.ensure_environment(s, environment)
             run = service.create_run(
                 s, run_id=spec.id, experiment=exp, name=spec.name,
                 start_time=spec.start_time, parent_id=spec.parent_id, user=spec.user,
@@ -111,7 +118,10 @@ class LocalTracking:
                 service.add_artifact(s, spec.id, DIFF_ARTIFACT, diff, diff_size)
             return run
 
-        return self.db.write(tx)
+        run = self.db.write(tx)
+        if environment is not None:
+            self._stored_environments.add(environment.digest)
+        return run
 
     def end_run(self, run_id: str, status: RunStatus = RunStatus.FINISHED,
                 end_time: int | None = None, failure: str | None = None,
