@@ -10,7 +10,7 @@ import sys
 import pytest
 
 PUBLIC = ["opsloop", "opsloop.client", "opsloop.config", "opsloop.errors", "opsloop.store",
-          "opsloop.tracking", "opsloop.server", "opsloop.cli"]
+          "opsloop.tracking", "opsloop.registry", "opsloop.server", "opsloop.cli"]
 
 
 @pytest.mark.parametrize("name", PUBLIC)
@@ -23,7 +23,7 @@ def test_all_is_sorted_and_resolves(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["opsloop.client", "opsloop.store", "opsloop.tracking",
-                                  "opsloop.errors", "opsloop.config"])
+                                  "opsloop.registry", "opsloop.errors", "opsloop.config"])
 def test_all_is_complete(name: str) -> None:
     """Every public class or function defined by the package is exported."""
     module = importlib.import_module(name)
