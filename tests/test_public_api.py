@@ -41,10 +41,14 @@ def test_facade_exports_everything_it_lazily_provides() -> None:
         assert getattr(opsloop, name) is not None
 
 
-def test_import_opsloop_loads_no_heavy_library() -> None:
-    code = ("import sys, opsloop; heavy = [m for m in ('sqlalchemy', 'pandas', 'pyarrow', "
-            "'fastapi', 'pydantic', 'httpx', 'numpy', 'alembic') if m in sys.modules]; "
-            "print(','.join(heavy))")
+@pytest.mark.parametrize(("module", "heavy"), [
+    ("opsloop", ("sqlalchemy", "pandas", "pyarrow", "fastapi", "pydantic", "httpx", "numpy",
+                 "alembic")),
+    ("opsloop.registry", ("sklearn", "skops", "lightgbm", "xgboost", "onnx", "onnxruntime",
+                          "pandas", "numpy", "sqlalchemy")),
+])
+def test_import_loads_no_heavy_library(module: str, heavy: tuple[str, ...]) -> None:
+    code = (f"import sys, {module}; print(','.join(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == ""

@@ -49,6 +49,7 @@ __all__ = [
     "UntrustedFormat",
     "error_class_for_code",
     "from_wire",
+    "import_extra",
 ]
 
 
@@ -170,6 +171,24 @@ class MissingExtra(OpsloopError):
         super().__init__(f"{feature} needs the package {package!r}, which is not installed",
                          hint=f"install it with: pip install 'opsloop[{extra}]'",
                          extra=extra, package=package)
+
+
+def import_extra(module: str, *, extra: str, feature: str, package: str | None = None) -> Any:
+    """Import an optional dependency, or raise :class:`MissingExtra` with the pip command.
+
+    >>> import_extra("json", extra="none", feature="parsing").__name__
+    'json'
+    >>> import_extra("no_such_module", extra="s3", feature="an s3:// store")
+    Traceback (most recent call last):
+    ...
+    opsloop.errors.MissingExtra: an s3:// store needs the package 'no_such_module', ...
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(extra, package or module.split(".")[0], feature) from None
 
 
 class ConfigError(OpsloopError):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import pickle
 import platform
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -217,26 +215,3 @@ def test_extra_files_written_by_a_library_are_recorded(tmp_path: Path) -> None:
     finally:
         del flavor.save  # type: ignore[misc]
     assert sorted(manifest.files) == ["model.pkl", "side.bin"]
-
-
-def test_import_registry_loads_no_model_library() -> None:
-    code = ("import sys, opsloop.registry; heavy = [m for m in ('sklearn', 'skops', "
-            "'lightgbm', 'xgboost', 'onnx', 'onnxruntime', 'pandas', 'numpy', 'sqlalchemy') "
-            "if m in sys.modules]; print(','.join(heavy))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    assert out == ""
-
-
-def test_all_is_sorted_and_complete() -> None:
-    import inspect
-
-    import opsloop.registry as registry
-
-    assert registry.__all__ == sorted(registry.__all__)
-    public = {n for n, v in vars(registry).items()
-              if not n.startswith("_") and (inspect.isclass(v) or inspect.isfunction(v))
-              and getattr(v, "__module__", "").startswith("opsloop.registry")}
-    assert public <= set(registry.__all__)
-    for name in registry.__all__:
-        assert getattr(registry, name) is not None

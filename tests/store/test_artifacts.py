@@ -98,18 +98,11 @@ def test_tampering_is_detected_on_every_read(store: ArtifactStore, tmp_path: Pat
 
 
 def test_s3_without_the_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    import builtins
+    import sys
 
-    real_import = builtins.__import__
-
-    def fake_import(name: str, *args: object, **kwargs: object) -> object:
-        if name == "s3fs":
-            raise ImportError("no s3fs")
-        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
     from opsloop.errors import MissingExtra
 
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # makes `import s3fs` fail
     with pytest.raises(MissingExtra, match=r"pip install 'opsloop\[s3\]'"):
         ArtifactStore("s3://bucket/prefix")
 

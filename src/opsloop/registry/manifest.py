@@ -23,7 +23,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -55,7 +54,6 @@ __all__ = [
 
 MANIFEST_NAME = "opsloop-model.json"
 FORMAT_VERSION = 1
-_CHUNK = 1 << 20
 _log = logging.getLogger(__name__)
 
 
@@ -266,13 +264,10 @@ def load_model_files(folder: str | Path, *, trusted: bool = False) -> LoadedMode
 
 
 def _digest(path: Path) -> FileDigest:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-    return FileDigest(sha256=h.hexdigest(), size=size)
+    from opsloop.store.artifacts import sha256_file  # opsloop.store loads SQLAlchemy
+
+    blob = sha256_file(path)
+    return FileDigest(sha256=blob.digest, size=blob.size)
 
 
 def _empty(folder: Path, *, remove: bool) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from opsloop.errors import ConfigError, MissingExtra, StoreUnavailable
+from opsloop.errors import ConfigError, StoreUnavailable, import_extra
 
 __all__ = ["Database", "open_database"]
 
@@ -195,10 +195,7 @@ def _make_engine(url: str) -> Engine:
     if url.startswith("postgresql"):
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://"):]
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            raise MissingExtra("postgres", "psycopg", "a PostgreSQL metadata store") from None
+        import_extra("psycopg", extra="postgres", feature="a PostgreSQL metadata store")
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
     raise ConfigError(f"unsupported database URL {url!r}",
                       hint="use sqlite:///path/to/file.db or postgresql://user@host/db")

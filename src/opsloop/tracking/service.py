@@ -15,7 +15,7 @@ import json
 import math
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -504,57 +504,43 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def run_columns(s: Session, run_ids: list[str], scope: Any = None) -> dict[str, list[Any]]:
+def run_columns(s: Session, rows: list[tuple[Any, ...]], scope: Any) -> dict[str, list[Any]]:
     """Runs as columns (no entity per run): the fast path behind tables of runs.
 
-    Base columns, then ``params.*``, ``metrics.*`` and ``tags.*`` sorted by key; a value
-    a run does not have is None; times are epoch milliseconds. With ``scope`` (a query
-    selecting exactly ``run_ids``) the rows are selected by that query instead of by id.
+    ``rows`` are :data:`_RUN_SELECT` rows in the wanted order and ``scope`` a query
+    selecting their ids (a subquery, not thousands of bound ids). Base columns, then
+    ``params.*``, ``metrics.*`` and ``tags.*`` sorted by key; a value a run does not have
+    is None; times are epoch milliseconds.
     """
+    conn = s.connection()
     with _no_gc():
-        return _run_columns(s.connection(), run_ids, scope)
-
-
-def _run_columns(conn: Any, run_ids: list[str], scope: Any) -> dict[str, list[Any]]:
-    fetched: list[list[tuple[Any, ...]]] = [[], [], [], []]
-    statements = [select(_r.c.id, *(_r.c[f] for f in _TABLE_RUN_FIELDS), _e.c.name)
-                  .join(_e, _e.c.id == _r.c.experiment_id)]
-    statements += [select(t.c.run_id, t.c.key, t.c.value) for t in (_p, _lm, _t)]
-    if scope is not None:
-        for i, stmt in enumerate(statements):
-            id_col = stmt.selected_columns[0]
-            fetched[i] = _tuples(conn, stmt.where(id_col.in_(scope)))
-    else:
-        for chunk in _chunks(run_ids, 900):  # stay under SQLite's bound-parameter limit
-            for i, stmt in enumerate(statements):
-                id_col = stmt.selected_columns[0]
-                fetched[i] += _tuples(conn, stmt.where(id_col.in_(chunk)))
-    base, *kv = fetched
-    by_id = {row[0]: row for row in base}
-    ids = [r for r in run_ids if r in by_id]
-    position = {rid: i for i, rid in enumerate(ids)}
-    n = len(ids)
-    rows = [by_id[r] for r in ids]
-    cols: dict[str, list[Any]] = {"run_id": ids, "experiment": [r[-1] for r in rows]}
-    for i, field in enumerate(_TABLE_RUN_FIELDS, start=1):
-        cols[_TABLE_RUN_NAMES.get(field, field)] = [r[i] for r in rows]
-    cols["source.dirty"] = [None if d is None else bool(d) for d in cols["source.dirty"]]
-    for prefix, triples in zip(("params", "metrics", "tags"), kv, strict=True):
-        pivot: dict[str, list[Any]] = {}
-        stored_null = math.nan if prefix == "metrics" else None  # SQLite keeps NaN as NULL
-        for rid, key, value in triples:
-            col = pivot.get(key)
-            if col is None:
-                col = pivot[key] = [None] * n
-            col[position[rid]] = stored_null if value is None else value
-        for key in sorted(pivot):
-            cols[f"{prefix}.{key}"] = pivot[key]
+        ids = [row[0] for row in rows]
+        position = {rid: i for i, rid in enumerate(ids)}
+        n = len(ids)
+        cols: dict[str, list[Any]] = {"run_id": ids}
+        for name, field in _TABLE_COLUMNS:
+            i = _RI[field]
+            cols[name] = [row[i] for row in rows]
+        cols["source.dirty"] = [None if d is None else bool(d) for d in cols["source.dirty"]]
+        for prefix, table in (("params", _p), ("metrics", _lm), ("tags", _t)):
+            triples = _tuples(conn, select(table.c.run_id, table.c.key, table.c.value)
+                              .where(table.c.run_id.in_(scope)))
+            pivot: dict[str, list[Any]] = {}
+            stored_null = math.nan if prefix == "metrics" else None  # SQLite: NaN -> NULL
+            for rid, key, value in triples:
+                col = pivot.get(key)
+                if col is None:
+                    col = pivot[key] = [None] * n
+                col[position[rid]] = stored_null if value is None else value
+            for key in sorted(pivot):
+                cols[f"{prefix}.{key}"] = pivot[key]
     return cols
 
 
-_TABLE_RUN_FIELDS = ("name", "status", "start_time", "end_time", "user", "parent_id",
-                     "source_commit", "source_dirty")
-_TABLE_RUN_NAMES = {"source_commit": "source.commit", "source_dirty": "source.dirty"}
+_TABLE_COLUMNS = (("experiment", "experiment"), ("name", "name"), ("status", "status"),
+                  ("start_time", "start_time"), ("end_time", "end_time"), ("user", "user"),
+                  ("parent_id", "parent_id"), ("source.commit", "source_commit"),
+                  ("source.dirty", "source_dirty"))
 
 
 def _load_runs(s: Session, run_ids: list[str],
@@ -632,13 +618,11 @@ def search_run_columns(
 ) -> dict[str, list[Any]]:
     """Every matching run (up to ``max_results``) as columns; see :func:`run_columns`."""
     _check_limit(max_results)
-    stmt = _search_statement(experiment_ids=experiment_ids, experiments=experiments,
-                             project=project, filter=filter, order_by=order_by,
-                             limit=max_results, offset=0)
-    ids = list(s.connection().scalars(stmt))
-    # The matching set as a subquery, not thousands of bound ids: one IN (SELECT ...)
-    # per table instead of compiling and sending a long parameter list.
-    return run_columns(s, ids, scope=select(stmt.subquery().c.id))
+    search = partial(
+        _search_statement, experiment_ids=experiment_ids, experiments=experiments,
+        project=project, filter=filter, order_by=order_by, limit=max_results, offset=0)
+    rows = _tuples(s.connection(), search(rows=True))
+    return run_columns(s, rows, scope=select(search().subquery().c.id))
 
 
 def _check_limit(max_results: int) -> None:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from opsloop.errors import MissingExtra
+from opsloop.errors import import_extra
 
 __all__ = ["LightGBMFlavor"]
 
@@ -21,11 +21,7 @@ FILE = "model.txt"
 
 
 def _lightgbm() -> Any:
-    try:
-        import lightgbm
-    except ImportError:
-        raise MissingExtra("lightgbm", "lightgbm", "the lightgbm flavor") from None
-    return lightgbm
+    return import_extra("lightgbm", extra="lightgbm", feature="the lightgbm flavor")
 
 
 class LightGBMFlavor:

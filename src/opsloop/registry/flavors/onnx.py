@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from opsloop.errors import InvalidInput, MissingExtra
+from opsloop.errors import InvalidInput, import_extra
 
 __all__ = ["OnnxFlavor"]
 
@@ -23,11 +23,7 @@ _PROVIDERS = ["CPUExecutionProvider"]
 
 
 def _onnxruntime() -> Any:
-    try:
-        import onnxruntime
-    except ImportError:
-        raise MissingExtra("onnx", "onnxruntime", "the onnx flavor") from None
-    return onnxruntime
+    return import_extra("onnxruntime", extra="onnx", feature="the onnx flavor")
 
 
 class OnnxFlavor:

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from opsloop.errors import MissingExtra, UntrustedFormat
+from opsloop.errors import UntrustedFormat, import_extra
 
 __all__ = ["SklearnFlavor"]
 
@@ -51,11 +51,7 @@ _KERNELS = "sklearn.gaussian_process.kernels"
 
 
 def _skops_io() -> Any:
-    try:
-        import skops.io
-    except ImportError:
-        raise MissingExtra("sklearn", "skops", "the sklearn flavor") from None
-    return skops.io
+    return import_extra("skops.io", extra="sklearn", feature="the sklearn flavor")
 
 
 class SklearnFlavor:

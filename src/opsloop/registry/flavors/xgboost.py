@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from opsloop.errors import MissingExtra
+from opsloop.errors import import_extra
 
 __all__ = ["XGBoostFlavor"]
 
@@ -21,11 +21,7 @@ FILE = "model.json"
 
 
 def _xgboost() -> Any:
-    try:
-        import xgboost
-    except ImportError:
-        raise MissingExtra("xgboost", "xgboost", "the xgboost flavor") from None
-    return xgboost
+    return import_extra("xgboost", extra="xgboost", feature="the xgboost flavor")
 
 
 class XGBoostFlavor:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from opsloop.errors import DigestMismatch, InvalidInput, MissingExtra, NotFound
+from opsloop.errors import DigestMismatch, InvalidInput, NotFound, import_extra
 
 __all__ = ["ArtifactStore", "Blob", "open_artifact_store", "sha256_file"]
 
@@ -190,10 +190,7 @@ class ArtifactStore:
 def _filesystem(root: str, options: dict[str, Any]) -> Any:
     protocol = root.split("://", 1)[0]
     if protocol in ("s3", "s3a"):
-        try:
-            import s3fs  # noqa: F401
-        except ImportError:
-            raise MissingExtra("s3", "s3fs", "an s3:// artifact store") from None
+        import_extra("s3fs", extra="s3", feature="an s3:// artifact store")
         endpoint = options.pop("endpoint_url", None)
         if endpoint:
             options.setdefault("client_kwargs", {})["endpoint_url"] = endpoint
