@@ -18,17 +18,20 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from opsloop.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "Settings"]
+__all__ = ["CREDENTIALS_FILE", "ENV_PREFIX", "Settings", "load_token", "save_token"]
+
+CREDENTIALS_FILE = "credentials.json"
 
 ENV_PREFIX = "OPSLOOP_"
 
@@ -55,6 +58,10 @@ class Settings(BaseModel):
         capture_environment: record Python and installed package versions on runs.
         http_timeout: seconds the HTTP client waits for the server.
         s3_endpoint_url: endpoint of an S3-compatible service (MinIO, moto, ...).
+        auth: require a token for every call (``OPSLOOP_AUTH=on``); off by default, when
+            the local user acts as an admin.
+        token: the bearer token to present (``OPSLOOP_TOKEN``); ``opsloop login`` stores
+            one in ``<home>/credentials.json`` instead. Never printed.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -72,6 +79,8 @@ class Settings(BaseModel):
     capture_environment: bool = True
     http_timeout: float = Field(30.0, gt=0)
     s3_endpoint_url: str = ""
+    auth: bool = False
+    token: SecretStr | None = None
 
     @field_validator("tracking_uri")
     @classmethod
@@ -107,6 +116,14 @@ class Settings(BaseModel):
             object.__setattr__(self, "database_url", f"sqlite:///{home / 'opsloop.db'}")
         if not self.artifacts:
             object.__setattr__(self, "artifacts", str(home / "artifacts"))
+
+    @property
+    def token_value(self) -> str | None:
+        """The token from ``OPSLOOP_TOKEN``, else the one ``opsloop login`` stored for this
+        server (or for the local store)."""
+        if self.token is not None:
+            return self.token.get_secret_value()
+        return load_token(self.home, self.tracking_uri or self.database_url)
 
     @property
     def is_remote(self) -> bool:
@@ -151,7 +168,41 @@ class Settings(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             name = str(err["loc"][0]) if err["loc"] else "?"
-            shown = values.get(name)
+            shown = "***" if name == "token" else values.get(name)
             raise ConfigError(
                 f"{ENV_PREFIX}{name.upper()}={shown!r}: {err['msg'].removeprefix('Value error, ')}",
                 hint="fix the environment variable or opsloop.toml") from None
+
+
+def _credentials(home: Path) -> dict[str, str]:
+    path = home / CREDENTIALS_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}",
+                          hint="delete it and log in again: opsloop login") from None
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def load_token(home: Path, where: str) -> str | None:
+    """The token ``opsloop login`` stored in ``<home>/credentials.json`` for ``where``."""
+    return _credentials(home).get(where)
+
+
+def save_token(home: Path, where: str, token: str | None) -> Path:
+    """Store (or with ``None`` forget) the token for ``where``; the file is private (0600)."""
+    data = _credentials(home)
+    if token is None:
+        data.pop(where, None)
+    else:
+        data[where] = token
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / CREDENTIALS_FILE
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    os.replace(tmp, path)
+    return path

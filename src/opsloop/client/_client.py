@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from opsloop._names import check_key, check_metric_value, check_step
+from opsloop.client._models import Models
 from opsloop.client.buffer import MetricBuffer
-from opsloop.client.transport import TrackingTransport
+from opsloop.client.transport import AuthTransport, RegistryTransport, TrackingTransport
 from opsloop.config import Settings
 from opsloop.errors import InvalidInput, NotFound
 from opsloop.tracking.entities import (
@@ -41,6 +42,8 @@ from opsloop.tracking.entities import (
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+
+    from opsloop.registry.entities import Comment
 
 __all__ = ["Client"]
 
@@ -85,7 +88,13 @@ class Client:
 
     def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
         self.settings = settings if settings is not None else Settings.load(**overrides)
-        self.transport: TrackingTransport = self._make_transport()
+        self.transport: TrackingTransport
+        self.registry_transport: RegistryTransport
+        self.auth: AuthTransport
+        """Users, service accounts, roles, tokens and the audit log (see docs/security.md)."""
+        self.transport, self.registry_transport, self.auth = self._make_transports()
+        self.models = Models(self)
+        """The model registry: register, load, aliases, promotions (see docs/registry.md)."""
         self._buffer = MetricBuffer(self._write_points,
                                     interval=self.settings.metric_flush_interval,
                                     max_points=self.settings.metric_buffer_max)
@@ -96,16 +105,26 @@ class Client:
         self._closed = threading.Event()
         _open_clients.add(self)
 
-    def _make_transport(self) -> TrackingTransport:
+    def _make_transports(self) -> tuple[TrackingTransport, RegistryTransport, AuthTransport]:
         s = self.settings
         if s.is_remote:
             from opsloop.client._http import HttpTracking
+            from opsloop.client._http_registry import HttpAuth, HttpRegistry
 
-            return HttpTracking(s.tracking_uri, timeout=s.http_timeout,
-                                token=os.environ.get("OPSLOOP_TOKEN"))
+            tracking = HttpTracking(s.tracking_uri, timeout=s.http_timeout,
+                                    token=s.token_value, user=_user())
+            return tracking, HttpRegistry(tracking), HttpAuth(tracking)
+        from opsloop.auth.api import LocalAuth, resolve_actor
+        from opsloop.registry.api import LocalRegistry
         from opsloop.tracking.api import LocalTracking
 
-        return LocalTracking.from_settings(s)
+        local = LocalTracking.from_settings(s)
+        # Auth off: the local user acts as an admin, with no database access here.
+        local = local.with_actor(resolve_actor(local.db, auth_enabled=s.auth,
+                                               token=s.token_value if s.auth else None,
+                                               user=_user()))
+        return (local, LocalRegistry(local.db, local.artifacts, local.actor),
+                LocalAuth(local.db, local.actor))
 
     def __enter__(self) -> Client:
         return self
@@ -490,6 +509,13 @@ class Client:
                            hint=f"it was registered by reference; read {dv.source_uri}")
         data = self.transport.get_blob_bytes(dv.data_digest, name=f"{name}/{dv.version}")
         return pq.read_table(io.BytesIO(data)).to_pandas()
+
+    def comment_run(self, run_id: str, text: str) -> Comment:
+        """Add a comment to a run (comments on versions: ``client.models.comment``)."""
+        return self.registry_transport.add_comment("run", run_id, text)
+
+    def run_comments(self, run_id: str) -> list[Comment]:
+        return self.registry_transport.list_comments("run", run_id)
 
     def get_run_inputs(self, run_id: str) -> list[DatasetVersion]:
         """The dataset versions a run read, each with its ``role``."""

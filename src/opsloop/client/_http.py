@@ -71,13 +71,16 @@ class HttpTracking:
         base_url: ``http://host:port`` of the server.
         timeout: seconds to wait for a response.
         token: bearer token sent with every request, if set.
+        user: the local user name, sent for servers that run without auth.
     """
 
     def __init__(self, base_url: str, *, timeout: float = 30.0, token: str | None = None,
-                 retries: int = 3) -> None:
+                 retries: int = 3, user: str | None = None) -> None:
         headers = {"User-Agent": "opsloop-client"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        if user:  # who acts, for the audit log of a server without auth (ignored with auth)
+            headers["X-Opsloop-User"] = user
         self.base_url = base_url.rstrip("/")
         # TCP_NODELAY: httpx writes headers and body separately, and Nagle's algorithm would
         # hold the body back until the server acknowledges the headers (about 1 ms a call).

@@ -29,6 +29,7 @@ import os
 import platform
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from importlib import metadata
@@ -49,6 +50,7 @@ __all__ = [
     "Manifest",
     "load_model_files",
     "read_manifest",
+    "save_model_file",
     "save_model_files",
 ]
 
@@ -107,9 +109,10 @@ class LoadedModel:
             ``InferenceSession``, ...).
     """
 
-    def __init__(self, manifest: Manifest, model: Any) -> None:
+    def __init__(self, manifest: Manifest, model: Any, version: Any = None) -> None:
         self.manifest = manifest
         self.model = model
+        self.version = version  # the registry's ModelVersion, when loaded from it
 
     def __repr__(self) -> str:
         return f"LoadedModel(flavor={self.manifest.flavor!r}, model={type(self.model).__name__})"
@@ -193,6 +196,66 @@ def save_model_files(model: Any, folder: str | Path, *, flavor: str | None = Non
         _empty(folder, remove=created)
         raise
     return manifest
+
+
+# A model given as one file: its suffix, the flavor that reads it, and the name it takes.
+_SINGLE_FILES = {".skops": "sklearn", ".onnx": "onnx", ".txt": "lightgbm", ".json": "xgboost"}
+_PICKLES = (".pkl", ".pickle", ".joblib")
+
+
+def save_model_file(path: str | Path, folder: str | Path, *, flavor: str | None = None,
+                    input_example: Any = None, signature: Signature | None = None,
+                    lineage: dict[str, Any] | None = None, trusted: bool = False) -> Manifest:
+    """Save a model given as one file (``.skops``, ``.onnx``, LightGBM ``.txt``, XGBoost
+    ``.json``; a pickle only with ``trusted=True``) into ``folder`` with its manifest.
+
+    The file is loaded with its flavor first, so a file that is not what its name says is
+    refused. A trusted pickle is converted: the object is saved with the safe flavor that
+    recognises it (``pickle`` only if none does).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in _PICKLES or flavor == "pickle":
+        if not trusted:
+            from opsloop.errors import UntrustedFormat
+
+            raise UntrustedFormat(
+                f"{path.name} is a pickle: loading it can run any code it contains",
+                hint="if you made this file, pass trusted=True; opsloop then stores the "
+                     "model in a safe format (skops, native LightGBM/XGBoost) when it can")
+        try:
+            import joblib  # type: ignore[import-untyped]
+
+            model = joblib.load(path)
+        except ImportError:  # joblib comes with scikit-learn; plain pickles need neither
+            import pickle
+
+            with open(path, "rb") as fh:
+                model = pickle.load(fh)
+        try:
+            name = flavor if flavor not in (None, "pickle") else detect_flavor(model)
+        except InvalidInput:
+            name = "pickle"
+        return save_model_files(model, folder, flavor=name, input_example=input_example,
+                                signature=signature, lineage=lineage)
+    found = flavor or _SINGLE_FILES.get(suffix)
+    if found is None:
+        raise InvalidInput("model file", path.name, "has no known format",
+                           hint=f"pass flavor=; known single-file formats: "
+                                f"{', '.join(sorted(_SINGLE_FILES))} and pickles (trusted)")
+    name = found
+    implementation = get_flavor(name)
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp)
+        file_name = getattr(sys.modules[type(implementation).__module__], "FILE", path.name)
+        shutil.copyfile(path, staged / file_name)
+        model = implementation.load(staged, [file_name], trusted=trusted)
+        if name == "onnx":  # saved as given: an InferenceSession cannot be written back
+            import onnx
+
+            model = onnx.load(str(path))
+        return save_model_files(model, folder, flavor=name, input_example=input_example,
+                                signature=signature, lineage=lineage)
 
 
 def read_manifest(folder: str | Path) -> Manifest:

@@ -17,13 +17,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import opsloop
 from opsloop.config import Settings
 from opsloop.server import errors
-from opsloop.server.routers import datasets, meta, tracking
+from opsloop.auth.api import LocalAuth
+from opsloop.registry.api import LocalRegistry
+from opsloop.server.routers import auth, datasets, meta, registry, tracking
+from opsloop.server.routers._common import request_id
 from opsloop.tracking.api import LocalTracking
 
 __all__ = ["create_app"]
@@ -36,6 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.load()
     local = LocalTracking.from_settings(settings)
     local.db.ensure_ready()
+    if not settings.auth:
+        log.info("auth is off: every caller acts as an admin (set OPSLOOP_AUTH=on)")
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -54,10 +60,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.tracking = local
+    app.state.registry = LocalRegistry(local.db, local.artifacts)
+    app.state.auth = LocalAuth(local.db)
     errors.install(app)
-    for module in (meta, tracking, datasets):
+    app.add_middleware(RequestId)
+    for module in (meta, tracking, datasets, registry, auth):
         app.include_router(module.router)
     return app
+
+
+class RequestId:
+    """Give every request an id (the caller's ``X-Request-ID`` if well-formed), recorded
+    in audit events and echoed in the response header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id(Request(scope))
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 async def _reap_forever(local: LocalTracking, every: float) -> None:

@@ -220,7 +220,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OpsloopError)
     async def _opsloop(_: Request, exc: OpsloopError) -> JSONResponse:
-        return ErrorJSONResponse({"error": exc.to_dict()}, status_code=STATUS.get(exc.code, 500))
+        status = STATUS.get(exc.code, 500)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return ErrorJSONResponse({"error": exc.to_dict()}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

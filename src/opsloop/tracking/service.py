@@ -820,6 +820,26 @@ def get_dataset_version(s: Session, project: str, name: str,
     return _dataset_version(row, name, project)
 
 
+def run_project(s: Session, run_id: str) -> str:
+    """The name of the project a run belongs to."""
+    name = s.scalar(select(ProjectRow.name).join_from(RunRow, ExperimentRow)
+                    .join(ProjectRow, ProjectRow.id == ExperimentRow.project_id)
+                    .where(RunRow.id == run_id))
+    if name is None:
+        raise NotFound("run", run_id, hint="check the id with: opsloop runs list")
+    return name
+
+
+def get_dataset_version_by_id(s: Session, dataset_version_id: int) -> DatasetVersion:
+    found = s.execute(select(DatasetVersionRow, DatasetRow.name, ProjectRow.name)
+                      .join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
+                      .join(ProjectRow, ProjectRow.id == DatasetRow.project_id)
+                      .where(DatasetVersionRow.id == dataset_version_id)).first()
+    if found is None:
+        raise NotFound("dataset version", dataset_version_id)
+    return _dataset_version(found[0], found[1], found[2])
+
+
 def link_run_input(s: Session, run_id: str, dataset_version_id: int, role: str) -> None:
     check_key("dataset role", role)
     _run_status(s, run_id)
