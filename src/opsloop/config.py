@@ -121,8 +121,9 @@ class Settings(BaseModel):
     def token_value(self) -> str | None:
         """The token from ``OPSLOOP_TOKEN``, else the one ``opsloop login`` stored for this
         server (or for the local store)."""
-        if self.token is not None:
-            return self.token.get_secret_value()
+        token: Any = self.token
+        if token is not None:  # a str when set through model_copy(update=...)
+            return str(token.get_secret_value() if isinstance(token, SecretStr) else token)
         return load_token(self.home, self.tracking_uri or self.database_url)
 
     @property
