@@ -101,7 +101,7 @@ def test_tokens_are_stored_hashed_expire_and_revoke(auth_settings: Settings,
     time.sleep(0.4)
     with pytest.raises(Unauthenticated, match="expired"):
         Client(auth_settings.model_copy(update={"token": soon.secret}))
-    with pytest.raises(PermissionDenied, match="users.manage"):
+    with pytest.raises(PermissionDenied, match=r"users\.manage"):
         ada.auth.create_token("root")  # tokens for someone else
     token = ada.settings.token_value
     as_user("root").auth.set_disabled("ada")
@@ -121,17 +121,17 @@ def test_roles_are_scoped_per_project_in_the_service_layer(as_user: Any,
         eve.models.resolve("risk/1", project="credit")
     with pytest.raises(PermissionDenied, match="view"):
         eve.get_run(run.id)
-    with pytest.raises(PermissionDenied, match="runs.write"):
+    with pytest.raises(PermissionDenied, match=r"runs\.write"):
         eve.log_batch(run.id, params={"x": 1})
-    with pytest.raises(PermissionDenied, match="models.register"):
+    with pytest.raises(PermissionDenied, match=r"models\.register"):
         viewer.models.register("risk", _folder(tmp_path), project="credit")
-    with pytest.raises(PermissionDenied, match="runs.write"):
+    with pytest.raises(PermissionDenied, match=r"runs\.write"):
         viewer.create_run("exp", project="credit")
     with pytest.raises(PermissionDenied):
         eve.comment_run(run.id, "hi")
     assert [p.name for p in eve.transport.list_projects()] == []
     assert [e.project for e in viewer.list_experiments(all_projects=True)] == ["credit"]
-    with pytest.raises(PermissionDenied, match="audit.read"):
+    with pytest.raises(PermissionDenied, match=r"audit\.read"):
         ada.auth.audit(project="credit")
 
 
@@ -144,10 +144,10 @@ def test_approvals_follow_the_policy_and_no_one_approves_their_own(as_user: Any,
     ds.models.register("risk", _folder(tmp_path), project="credit")
     with pytest.raises(Conflict, match="protected"):
         ds.models.set_alias("risk", "champion", 1, project="credit")
-    with pytest.raises(PermissionDenied, match="models.admin"):
+    with pytest.raises(PermissionDenied, match=r"models\.admin"):
         ds.models.set_alias("risk", "champion", 1, project="credit", force=True)
     req = ds.models.promote("risk", 1, to="champion", project="credit", reason="auc +2%")
-    with pytest.raises(PermissionDenied, match="models.approve"):
+    with pytest.raises(PermissionDenied, match=r"models\.approve"):
         ds.models.approve(req.id)
     from opsloop.registry.entities import AliasPolicy, ModelPolicy
 
@@ -182,11 +182,11 @@ def test_audit_log_is_append_only_in_the_database(auth_settings: Settings,
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM audit_events")).scalar_one() >= 2
     for statement in ("UPDATE audit_events SET actor = 'mallory'", "DELETE FROM audit_events"):
-        with db.engine.connect() as conn, pytest.raises(Exception, match="append-only"):
+        with db.engine.begin() as conn, pytest.raises(Exception, match="append-only"):
             conn.execute(text(statement))
-            conn.commit()
     with db.engine.connect() as conn:
-        assert "mallory" not in {r[0] for r in conn.execute(text("SELECT actor FROM audit_events"))}
+        actors = {r[0] for r in conn.execute(text("SELECT actor FROM audit_events"))}
+    assert "mallory" not in actors
 
 
 def test_roles_map_to_the_documented_permissions() -> None:
@@ -199,9 +199,9 @@ def test_roles_map_to_the_documented_permissions() -> None:
 
 def test_user_management_needs_users_manage(as_user: Any) -> None:
     ada = as_user("ada", {"*": ["ml-engineer"]})
-    with pytest.raises(PermissionDenied, match="users.manage"):
+    with pytest.raises(PermissionDenied, match=r"users\.manage"):
         ada.auth.create_user("mallory", roles={"*": ["admin"]})
-    with pytest.raises(PermissionDenied, match="users.manage"):
+    with pytest.raises(PermissionDenied, match=r"users\.manage"):
         ada.auth.grant("ada", "admin")
     admin = as_user("root")
     assert admin.auth.grant("ada", "business", "credit").roles["credit"] == [Role.BUSINESS]

@@ -85,7 +85,7 @@ def test_load_by_alias_version_and_uri_verifies_digests(client: Any, folder: Pat
     (cached / "model.skops").write_bytes(b"tampered")
     from opsloop.errors import DigestMismatch
 
-    with pytest.raises(DigestMismatch, match="model.skops"):
+    with pytest.raises(DigestMismatch, match=r"model\.skops"):
         client.models.load("doubler@staging")
 
 
@@ -135,7 +135,7 @@ def test_bad_input_is_refused_with_the_rule(client: Any, folder: Path) -> None:
         with pytest.raises(InvalidInput, match="alias"):
             client.models.set_alias("m", alias, 1)
     for ref in ("m", "m/0", "m/x", "m@", "a/b/c/d", "models:/", "m@Prod"):
-        with pytest.raises(InvalidInput, match="reference|alias"):
+        with pytest.raises(InvalidInput, match=r"reference|alias"):
             client.models.resolve(ref)
     with pytest.raises(InvalidInput, match="description"):
         client.models.update_version("m", 1, description="x" * 20_001)
