@@ -10,7 +10,8 @@ import sys
 import pytest
 
 PUBLIC = ["opsloop", "opsloop.client", "opsloop.config", "opsloop.errors", "opsloop.store",
-          "opsloop.tracking", "opsloop.registry", "opsloop.server", "opsloop.cli"]
+          "opsloop.tracking", "opsloop.registry", "opsloop.auth", "opsloop.server",
+          "opsloop.cli"]
 
 
 @pytest.mark.parametrize("name", PUBLIC)
@@ -23,7 +24,8 @@ def test_all_is_sorted_and_resolves(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["opsloop.client", "opsloop.store", "opsloop.tracking",
-                                  "opsloop.registry", "opsloop.errors", "opsloop.config"])
+                                  "opsloop.registry", "opsloop.auth", "opsloop.errors",
+                                  "opsloop.config"])
 def test_all_is_complete(name: str) -> None:
     """Every public class or function defined by the package is exported."""
     module = importlib.import_module(name)
@@ -36,7 +38,7 @@ def test_all_is_complete(name: str) -> None:
 def test_facade_exports_everything_it_lazily_provides() -> None:
     import opsloop
 
-    assert set(opsloop._LAZY) | {"__version__"} == set(opsloop.__all__)
+    assert set(opsloop._LAZY) | {"__version__", "models"} == set(opsloop.__all__)
     for name in opsloop.__all__:
         assert getattr(opsloop, name) is not None
 

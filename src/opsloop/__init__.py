@@ -35,6 +35,7 @@ _LAZY = {
     "log_metrics": "opsloop.client.fluent",
     "log_param": "opsloop.client.fluent",
     "log_params": "opsloop.client.fluent",
+    "register_model": "opsloop.client.fluent",
     "search_runs": "opsloop.client.fluent",
     "set_tag": "opsloop.client.fluent",
     "set_tags": "opsloop.client.fluent",
@@ -58,6 +59,8 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "models",
+    "register_model",
     "search_runs",
     "set_tag",
     "set_tags",
@@ -79,16 +82,24 @@ if TYPE_CHECKING:
         log_metrics,
         log_param,
         log_params,
+        register_model,
         search_runs,
         set_tag,
         set_tags,
         start_run,
     )
+    from opsloop.client._models import Models
     from opsloop.config import Settings
     from opsloop.tracking.entities import RunStatus
 
+    models: Models
+
 
 def __getattr__(name: str) -> Any:
+    if name == "models":  # the default client's registry; not cached: init() may replace it
+        from opsloop.client.fluent import get_client
+
+        return get_client().models
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'opsloop' has no attribute {name!r}")

@@ -35,6 +35,8 @@ from opsloop.tracking.entities import Artifact, DatasetVersion, Run, RunStatus
 if TYPE_CHECKING:
     import pandas as pd
 
+    from opsloop.registry.entities import ModelVersion
+
 __all__ = [
     "ActiveRun",
     "active_run",
@@ -48,6 +50,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "register_model",
     "search_runs",
     "set_tag",
     "set_tags",
@@ -283,6 +286,17 @@ def log_dataset(data: Any, *, name: str | None = None, role: str = "train",
 
 def get_run(run_id: str) -> Run:
     return get_client().get_run(run_id)
+
+
+def register_model(run: ActiveRun | Run | str | None, name: str, model: Any,
+                   **kwargs: Any) -> ModelVersion:
+    """Register ``model`` as the next version of ``name``, with ``run`` as its lineage.
+
+    ``run`` is an active run, a :class:`Run`, a run id, or ``None``. Other arguments are
+    those of :meth:`opsloop.client.Models.register` (``flavor``, ``input_example``, ...).
+    """
+    run_id = run if isinstance(run, str) or run is None else run.id
+    return get_client().models.register(name, model, run_id=run_id, **kwargs)
 
 
 def search_runs(
