@@ -253,3 +253,34 @@ def test_every_change_is_audited(client: Any, folder: Path) -> None:
     assert (event.object_id, event.before, event.after, event.reason) == (
         "default/m@prod", {"version": None}, {"version": 1}, "go")
     assert event.actor and event.at > 0
+
+
+def test_oversized_metadata_is_refused_and_nothing_is_stored(client: Any, folder: Path) -> None:
+    from opsloop.registry import ModelVersionSpec, read_manifest
+
+    manifest = read_manifest(folder)
+    blob = client.transport.put_blob_file(folder / "opsloop-model.json")
+    files = dict(manifest.files)
+    for path in files:
+        client.transport.put_blob_file(folder / path)
+    from opsloop.registry import FileDigest
+
+    files["opsloop-model.json"] = FileDigest(sha256=blob.digest, size=blob.size)
+    spec = ModelVersionSpec(project="default", model="big", flavor="sklearn", files=files,
+                            manifest_digest=blob.digest,
+                            environment={"packages": {f"p{i}": "1" * 100 for i in range(20_000)}})
+    with pytest.raises(InvalidInput, match="environment"):
+        client.registry_transport.create_version(spec)
+    bad_flavor = spec.model_copy(update={"environment": {}, "flavor": "tensorflow-pickle"})
+    with pytest.raises(InvalidInput, match="flavor"):
+        client.registry_transport.create_version(bad_flavor)
+    traversal = spec.model_copy(update={"environment": {}, "files": {
+        **files, "../../etc/passwd": FileDigest(sha256=blob.digest, size=blob.size)}})
+    with pytest.raises(InvalidInput):
+        client.registry_transport.create_version(traversal)
+    missing = spec.model_copy(update={"environment": {}, "files": {
+        **files, "extra.bin": FileDigest(sha256="0" * 64, size=3)}})
+    with pytest.raises(NotFound, match="blob"):
+        client.registry_transport.create_version(missing)
+    with pytest.raises(NotFound):
+        client.models.get("big")

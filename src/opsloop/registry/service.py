@@ -16,6 +16,7 @@ Rules kept here, whatever the caller (Python, CLI, REST):
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -104,6 +105,16 @@ def _check_files(files: Mapping[str, FileDigest], manifest_digest: str) -> None:
     if not any(d.sha256 == manifest_digest for d in files.values()):
         raise InvalidInput("manifest_digest", manifest_digest,
                            "must be the digest of one of the files (opsloop-model.json)")
+
+
+MAX_METADATA_BYTES = 1_000_000
+
+
+def _check_size(field: str, value: Any) -> None:
+    size = len(json.dumps(value, default=str))
+    if size > MAX_METADATA_BYTES:
+        raise InvalidInput(field, f"{size:,} bytes of JSON",
+                           f"must be at most {MAX_METADATA_BYTES:,} bytes")
 
 
 # -- models --------------------------------------------------------------------------------
@@ -258,6 +269,9 @@ def create_version(s: Session, actor: Actor, spec: ModelVersionSpec) -> ModelVer
     if spec.flavor not in FLAVORS:
         raise InvalidInput("flavor", spec.flavor, f"must be one of {', '.join(sorted(FLAVORS))}")
     _check_files(spec.files, spec.manifest_digest)
+    _check_size("environment", spec.environment)
+    if spec.signature is not None:
+        _check_size("signature", spec.signature.model_dump(mode="json"))
     description, tags = _check_description(spec.description), _check_tags(spec.tags)
     source, datasets, params, metrics = SourceVersion(), [], {}, {}
     if spec.run_id is not None:
