@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from opsloop._names import check_key, check_name, check_tag_value, check_text
@@ -349,11 +349,32 @@ def list_versions(s: Session, actor: Actor, project: str, model: str, *,
     return [_version(r, project, model, aliases.get(r.id, [])) for r in rows]
 
 
+_mv, _ma, _rm, _pj = (cast(Table, row.__table__) for row in (
+    ModelVersionRow, ModelAliasRow, RegisteredModelRow, ProjectRow))
+# The hot path (serving and the loop resolve aliases all the time): prebuilt Core
+# statements with bind parameters, two round trips, no ORM objects.
 _RESOLVE_ALIAS = (
-    select(ModelVersionRow)
-    .join(ModelAliasRow, ModelAliasRow.version_id == ModelVersionRow.id)
-    .join(RegisteredModelRow, RegisteredModelRow.id == ModelAliasRow.model_id)
-    .join(ProjectRow, ProjectRow.id == RegisteredModelRow.project_id))
+    select(*_mv.c)
+    .join(_ma, _ma.c.version_id == _mv.c.id)
+    .join(_rm, _rm.c.id == _ma.c.model_id)
+    .join(_pj, _pj.c.id == _rm.c.project_id)
+    .where(_pj.c.name == bindparam("project"), _rm.c.name == bindparam("model"),
+           _ma.c.alias == bindparam("alias")))
+_ALIASES_OF = select(_ma.c.alias).where(_ma.c.version_id == bindparam("vid")).order_by(
+    _ma.c.alias)
+
+
+def _version_from_mapping(row: Any, project: str, model: str,
+                          aliases: list[str]) -> ModelVersion:
+    return ModelVersion.model_validate({
+        "id": row["id"], "project": project, "model": model, "version": row["version"],
+        "status": row["status"], "flavor": row["flavor"], "run_id": row["run_id"],
+        "source": row["source"], "datasets": row["datasets"], "params": row["params"],
+        "metrics": row["metrics"], "signature": row["signature"],
+        "environment": row["environment"], "files": row["files"],
+        "manifest_digest": row["manifest_digest"], "description": row["description"],
+        "tags": row["tags"], "aliases": aliases, "created_at": row["created_at"],
+        "created_by": row["created_by"]})
 
 
 def resolve(s: Session, actor: Actor, project: str, ref: str | ModelRef) -> ModelVersion:
@@ -363,14 +384,15 @@ def resolve(s: Session, actor: Actor, project: str, ref: str | ModelRef) -> Mode
     project = r.project or project
     auth.require(actor, P.VIEW, project)
     if r.alias is not None:
-        row = s.scalars(_RESOLVE_ALIAS.where(
-            ProjectRow.name == project, RegisteredModelRow.name == r.name,
-            ModelAliasRow.alias == r.alias)).first()
-        if row is None:
+        conn = s.connection()
+        found = conn.execute(_RESOLVE_ALIAS, {"project": project, "model": r.name,
+                                              "alias": r.alias}).mappings().first()
+        if found is None:
             _model_row(s, project, r.name)  # NotFound for the model, if that is the cause
             raise NotFound("alias", f"{project}/{r.name}@{r.alias}",
                            hint=f"set it with: opsloop models alias {r.name} {r.alias} VERSION")
-        return _version(row, project, r.name, _aliases_of(s, row.id))
+        aliases = list(conn.execute(_ALIASES_OF, {"vid": found["id"]}).scalars())
+        return _version_from_mapping(found, project, r.name, aliases)
     model_row = _model_row(s, project, r.name)
     if r.version is None:  # latest ready version
         row = s.scalars(select(ModelVersionRow).where(
