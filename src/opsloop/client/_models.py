@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
 import shutil
 import tempfile
@@ -96,6 +97,7 @@ class Models:
         """
         from opsloop.registry.manifest import (
             MANIFEST_NAME,
+            FileDigest,
             read_manifest,
             save_model_file,
             save_model_files,
@@ -103,20 +105,23 @@ class Models:
 
         project = self._project(project)
         lineage = {"project": project, "model": name, "run_id": run_id}
-        with tempfile.TemporaryDirectory(prefix="opsloop-model-") as tmp:
-            folder = Path(tmp) / "model"
+        with contextlib.ExitStack() as stack:
             if isinstance(model, str | os.PathLike) and Path(model).is_dir():
-                folder = Path(model)
+                folder = Path(model)  # already saved: no copy, no temporary folder
                 if not (folder / MANIFEST_NAME).is_file():
                     raise InvalidInput("model folder", str(folder), f"has no {MANIFEST_NAME}",
                                        hint="pass the model object, or save it first with "
                                             "opsloop.registry.save_model_files")
-            elif isinstance(model, str | os.PathLike):
-                save_model_file(Path(model), folder, flavor=flavor, input_example=input_example,
-                                signature=signature, lineage=lineage, trusted=trusted)
             else:
-                save_model_files(model, folder, flavor=flavor, input_example=input_example,
-                                 signature=signature, lineage=lineage)
+                tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="opsloop-model-"))
+                folder = Path(tmp) / "model"
+                if isinstance(model, str | os.PathLike):
+                    save_model_file(Path(model), folder, flavor=flavor,
+                                    input_example=input_example, signature=signature,
+                                    lineage=lineage, trusted=trusted)
+                else:
+                    save_model_files(model, folder, flavor=flavor, input_example=input_example,
+                                     signature=signature, lineage=lineage)
             manifest = read_manifest(folder)
             files = dict(manifest.files)
             blob = self._client.transport.put_blob_file(folder / MANIFEST_NAME)
@@ -124,8 +129,6 @@ class Models:
                 stored = self._client.transport.put_blob_file(folder / path)
                 if stored.digest != digest.sha256:
                     raise DigestMismatch(path, digest.sha256, stored.digest)
-            from opsloop.registry.manifest import FileDigest
-
             files[MANIFEST_NAME] = FileDigest(sha256=blob.digest, size=blob.size)
         self._client.flush()  # the run's metrics are part of the snapshot
         return self._t.create_version(ModelVersionSpec(
