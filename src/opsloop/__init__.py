@@ -69,6 +69,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from opsloop.client._client import Client
+    from opsloop.client._models import Models
     from opsloop.client.fluent import (
         ActiveRun,
         active_run,
@@ -88,7 +89,6 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
-    from opsloop.client._models import Models
     from opsloop.config import Settings
     from opsloop.tracking.entities import RunStatus
 

@@ -202,7 +202,8 @@ def save_token(home: Path, where: str, token: str | None) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     path = home / CREDENTIALS_FILE
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)  # a stale file would keep its (maybe wider) permissions
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=2)
     os.replace(tmp, path)

@@ -284,3 +284,25 @@ def test_oversized_metadata_is_refused_and_nothing_is_stored(client: Any, folder
         client.registry_transport.create_version(missing)
     with pytest.raises(NotFound):
         client.models.get("big")
+
+
+def test_download_never_overwrites_user_files(client: Any, folder: Path,
+                                              tmp_path: Path) -> None:
+    client.models.register("m", folder)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "precious.txt").write_text("keep me")
+    with pytest.raises(InvalidInput, match="empty"):
+        client.models.download("m/1", mine)
+    assert (mine / "precious.txt").read_text() == "keep me"
+    out = client.models.download("m/1", tmp_path / "fresh")
+    assert (out / "opsloop-model.json").is_file()
+    assert client.models.download("m/1", out) == out  # the same version: reused
+
+
+def test_bad_enum_values_are_invalid_input(client: Any, folder: Path) -> None:
+    client.models.register("m", folder)
+    with pytest.raises(InvalidInput, match="status"):
+        client.models.requests(status="bogus")
+    with pytest.raises(InvalidInput, match="kind"):
+        client.auth.create_user("robo", kind="robot")

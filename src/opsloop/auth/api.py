@@ -91,11 +91,11 @@ class LocalAuth:
                     roles: Mapping[str, Sequence[Role | str]] | None = None,
                     display_name: str = "", email: str = "") -> Principal:
         return self.db.write(lambda s: service.create_principal(
-            s, self.actor, name, kind=PrincipalKind(kind), roles=roles,
+            s, self.actor, name, kind=kind, roles=roles,
             display_name=display_name, email=email))
 
     def get_user(self, name: str) -> Principal:
-        return self.db.read(lambda s: service.get_principal(s, name))
+        return self.db.read(lambda s: service.get_principal(s, name, self.actor))
 
     def list_users(self) -> list[Principal]:
         return self.db.read(lambda s: service.list_principals(s, self.actor))

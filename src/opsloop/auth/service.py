@@ -169,7 +169,10 @@ def _principal_row(s: Session, name: str) -> PrincipalRow:
     return row
 
 
-def get_principal(s: Session, name: str) -> Principal:
+def get_principal(s: Session, name: str, actor: Actor | None = None) -> Principal:
+    """A principal with its roles: yourself, or anyone with ``view`` on every project."""
+    if actor is not None and actor.name != name:
+        require(actor, Permission.VIEW, None)
     row = _principal_row(s, name)
     return _principal(row, _roles(s, [row.id]).get(row.id, {}))
 
@@ -182,7 +185,7 @@ def list_principals(s: Session, actor: Actor) -> list[Principal]:
 
 
 def create_principal(s: Session, actor: Actor, name: str, *,
-                     kind: PrincipalKind = PrincipalKind.USER,
+                     kind: PrincipalKind | str = PrincipalKind.USER,
                      roles: Mapping[str, Sequence[Role | str]] | None = None,
                      display_name: str = "", email: str = "",
                      bootstrap: bool = False) -> Principal:
@@ -207,7 +210,11 @@ def create_principal(s: Session, actor: Actor, name: str, *,
         raise AlreadyExists("principal", name)
     bindings = {(_check_project(project), check_role(role))
                 for project, rs in (roles or {}).items() for role in rs}
-    row = PrincipalRow(name=name, kind=PrincipalKind(kind).value, display_name=display_name,
+    try:
+        kind_value = PrincipalKind(kind).value
+    except ValueError:
+        raise InvalidInput("kind", kind, "must be 'user' or 'service'") from None
+    row = PrincipalRow(name=name, kind=kind_value, display_name=display_name,
                        email=email, disabled=False, created_at=now_ms(), created_by=actor.name)
     s.add(row)
     s.flush()

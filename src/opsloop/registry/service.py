@@ -16,10 +16,11 @@ Rules kept here, whatever the caller (Python, CLI, REST):
 
 from __future__ import annotations
 
+import enum
 import json
 import time
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
@@ -65,6 +66,7 @@ from opsloop.tracking import service as tracking
 from opsloop.tracking.entities import SourceVersion
 
 P = Permission
+E = TypeVar("E", bound=enum.Enum)
 
 
 def now_ms() -> int:
@@ -72,6 +74,15 @@ def now_ms() -> int:
 
 
 # -- validation ----------------------------------------------------------------------------
+
+
+def check_enum(cls: type[E], value: object, field: str) -> E:
+    """``cls(value)``, or an InvalidInput listing the allowed values."""
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in cls)
+        raise InvalidInput(field, value, f"must be one of {allowed}") from None
 
 
 def _check_description(text: str) -> str:
@@ -419,7 +430,7 @@ def update_version(s: Session, actor: Actor, project: str, model: str, version: 
     if tags is not None:
         row.tags = _check_tags(tags)
     if status is not None:
-        new = VersionStatus(status)
+        new = check_enum(VersionStatus, status, "status")
         if new is VersionStatus.ARCHIVED and _aliases_of(s, row.id):
             raise Conflict(f"version {version} of {project}/{model} has aliases "
                            f"{_aliases_of(s, row.id)}; move them before archiving it")
@@ -715,7 +726,8 @@ def list_requests(s: Session, actor: Actor, project: str, *, model: str | None =
     if model is not None:
         stmt = stmt.where(RegisteredModelRow.name == model)
     if status is not None:
-        stmt = stmt.where(PromotionRequestRow.status == PromotionStatus(status).value)
+        stmt = stmt.where(PromotionRequestRow.status ==
+                          check_enum(PromotionStatus, status, "status").value)
     return [_request(s, r, project, name) for r, name in s.execute(stmt)]
 
 
