@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opsloop.errors import DigestMismatch, InvalidInput
+from opsloop.errors import DigestMismatch, InvalidInput, NotFound
 from opsloop.registry.entities import (
     AliasEvent,
     Comment,
@@ -123,20 +123,32 @@ class Models:
                     save_model_files(model, folder, flavor=flavor, input_example=input_example,
                                      signature=signature, lineage=lineage)
             manifest = read_manifest(folder)
-            files = dict(manifest.files)
-            blob = self._client.transport.put_blob_file(folder / MANIFEST_NAME)
+            from opsloop.store.artifacts import sha256_file
+
+            local = {path: sha256_file(folder / path)
+                     for path in [*manifest.files, MANIFEST_NAME]}
             for path, digest in manifest.files.items():
-                stored = self._client.transport.put_blob_file(folder / path)
-                if stored.digest != digest.sha256:
-                    raise DigestMismatch(path, digest.sha256, stored.digest)
-            files[MANIFEST_NAME] = FileDigest(sha256=blob.digest, size=blob.size)
-        self._client.flush()  # the run's metrics are part of the snapshot
-        return self._t.create_version(ModelVersionSpec(
-            project=project, model=name, flavor=manifest.flavor, files=files,
-            manifest_digest=blob.digest, run_id=run_id, signature=manifest.signature,
-            environment={"python": manifest.python, "packages": manifest.packages},
-            description=description, tags={k: str(v) for k, v in (tags or {}).items()},
-            datasets=list(datasets)))
+                if local[path].digest != digest.sha256:  # edited after it was saved
+                    raise DigestMismatch(path, digest.sha256, local[path].digest)
+            files = {path: FileDigest(sha256=b.digest, size=b.size) for path, b in local.items()}
+            spec = ModelVersionSpec(
+                project=project, model=name, flavor=manifest.flavor, files=files,
+                manifest_digest=local[MANIFEST_NAME].digest, run_id=run_id,
+                signature=manifest.signature,
+                environment={"python": manifest.python, "packages": manifest.packages},
+                description=description, tags={k: str(v) for k, v in (tags or {}).items()},
+                datasets=list(datasets))
+            self._client.flush()  # the run's metrics are part of the snapshot
+            try:
+                # Content-addressed: files stored before (the usual case when a folder is
+                # registered again, or a model is promoted across stores) are not re-sent.
+                return self._t.create_version(spec)
+            except NotFound as exc:
+                if exc.details.get("kind") != "blob":
+                    raise
+            for path in files:
+                self._client.transport.put_blob_file(folder / path)
+            return self._t.create_version(spec)
 
     # -- reading -----------------------------------------------------------------------
 
