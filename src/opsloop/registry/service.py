@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from opsloop._names import check_key, check_name, check_tag_value, check_text
@@ -67,6 +67,21 @@ from opsloop.tracking.entities import SourceVersion
 
 P = Permission
 E = TypeVar("E", bound=enum.Enum)
+
+
+_mv, _ma, _rm, _pj = (cast(Table, row.__table__) for row in (
+    ModelVersionRow, ModelAliasRow, RegisteredModelRow, ProjectRow))
+# The hot path (serving and the loop resolve aliases all the time): prebuilt Core
+# statements with bind parameters, two round trips, no ORM objects.
+_RESOLVE_ALIAS = (
+    select(*_mv.c)
+    .join(_ma, _ma.c.version_id == _mv.c.id)
+    .join(_rm, _rm.c.id == _ma.c.model_id)
+    .join(_pj, _pj.c.id == _rm.c.project_id)
+    .where(_pj.c.name == bindparam("project"), _rm.c.name == bindparam("model"),
+           _ma.c.alias == bindparam("alias")))
+_ALIASES_OF = select(_ma.c.alias).where(_ma.c.version_id == bindparam("vid")).order_by(
+    _ma.c.alias)
 
 
 def now_ms() -> int:
@@ -219,6 +234,7 @@ def update_model(s: Session, actor: Actor, project: str, name: str, *,
                  owners: list[str] | None = None,
                  policy: ModelPolicy | None = None) -> RegisteredModel:
     """Edit a model's description, tags, owners or policy (policy needs ``models.admin``)."""
+    auth.require(actor, P.VIEW, project)  # before any lookup: no 404/403 oracle
     row = _model_row(s, project, name, lock=True)
     if policy is not None:
         auth.require(actor, P.MODELS_ADMIN, project)
@@ -298,34 +314,45 @@ def create_version(s: Session, actor: Actor, spec: ModelVersionSpec) -> ModelVer
         dv = tracking.get_dataset_version_by_id(s, dv_id)
         datasets.append(DatasetRef(id=dv.id, dataset=dv.dataset, version=dv.version,
                                    digest=dv.digest, role=role))
-    try:
-        model_row = _model_row(s, project, spec.model, lock=True)
-    except NotFound:
-        create_model(s, actor, project, spec.model)
-        model_row = _model_row(s, project, spec.model, lock=True)
-    # The counter: one UPDATE, serialized by the row lock (PostgreSQL) or the write lock.
-    number = s.execute(update(RegisteredModelRow).where(RegisteredModelRow.id == model_row.id)
-                       .values(last_version=RegisteredModelRow.last_version + 1,
-                               updated_at=now_ms())
-                       .returning(RegisteredModelRow.last_version)).scalar_one()
-    row = ModelVersionRow(
-        model_id=model_row.id, version=number, status=VersionStatus.READY.value,
-        flavor=spec.flavor, run_id=spec.run_id, source=source.model_dump(mode="json"),
-        datasets=[d.model_dump(mode="json") for d in datasets], params=params,
-        metrics={k: v for k, v in metrics.items() if v == v and abs(v) != float("inf")},
-        signature=None if spec.signature is None else spec.signature.model_dump(mode="json"),
-        environment=dict(spec.environment),
-        files={k: v.model_dump(mode="json") for k, v in spec.files.items()},
-        manifest_digest=spec.manifest_digest, description=description, tags=tags,
-        created_at=now_ms(), created_by=actor.name)
-    s.add(row)
-    s.flush()
-    version = _version(row, project, spec.model, [])
+    conn = s.connection()
+    model_id = _model_id(conn, project, spec.model)
+    if model_id is None:
+        model_id = create_model(s, actor, project, spec.model, exist_ok=True).id
+    # The counter: one UPDATE, serialized by the row lock (PostgreSQL) or the write lock
+    # (SQLite). Core statements: this is the registration hot path.
+    number = conn.execute(_BUMP_VERSION, {"mid": model_id, "now": now_ms()}).scalar_one()
+    values = {
+        "model_id": model_id, "version": number, "status": VersionStatus.READY.value,
+        "flavor": spec.flavor, "run_id": spec.run_id, "source": source.model_dump(mode="json"),
+        "datasets": [d.model_dump(mode="json") for d in datasets], "params": params,
+        "metrics": {k: v for k, v in metrics.items() if v == v and abs(v) != float("inf")},
+        "signature": None if spec.signature is None else spec.signature.model_dump(mode="json"),
+        "environment": dict(spec.environment),
+        "files": {k: v.model_dump(mode="json") for k, v in spec.files.items()},
+        "manifest_digest": spec.manifest_digest, "description": description, "tags": tags,
+        "created_at": now_ms(), "created_by": actor.name}
+    values["id"] = conn.execute(_INSERT_VERSION, values).scalar_one()
     auth.record(s, actor, "model_version.create", "model_version",
                 f"{project}/{spec.model}/{number}", project=project,
                 after={"run_id": spec.run_id, "flavor": spec.flavor,
                        "manifest_digest": spec.manifest_digest})
-    return version
+    return _version_from_mapping(values, project, spec.model, [])
+
+
+_MODEL_ID = (select(_rm.c.id).join(_pj, _pj.c.id == _rm.c.project_id)
+             .where(_pj.c.name == bindparam("project"), _rm.c.name == bindparam("model")))
+_BUMP_VERSION = (update(_rm).where(_rm.c.id == bindparam("mid"))
+                 .values(last_version=_rm.c.last_version + 1, updated_at=bindparam("now"))
+                 .returning(_rm.c.last_version))
+_INSERT_VERSION = insert(_mv).returning(_mv.c.id)
+
+
+def _model_id(conn: Any, project: str, model: str) -> int | None:
+    stmt = _MODEL_ID
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=_rm)
+    found = conn.execute(stmt, {"project": project, "model": model}).scalar()
+    return None if found is None else int(found)
 
 
 def _version_row(s: Session, model_id: int, version: int, ref: str) -> ModelVersionRow:
@@ -359,20 +386,6 @@ def list_versions(s: Session, actor: Actor, project: str, model: str, *,
         aliases.setdefault(vid, []).append(alias)
     return [_version(r, project, model, aliases.get(r.id, [])) for r in rows]
 
-
-_mv, _ma, _rm, _pj = (cast(Table, row.__table__) for row in (
-    ModelVersionRow, ModelAliasRow, RegisteredModelRow, ProjectRow))
-# The hot path (serving and the loop resolve aliases all the time): prebuilt Core
-# statements with bind parameters, two round trips, no ORM objects.
-_RESOLVE_ALIAS = (
-    select(*_mv.c)
-    .join(_ma, _ma.c.version_id == _mv.c.id)
-    .join(_rm, _rm.c.id == _ma.c.model_id)
-    .join(_pj, _pj.c.id == _rm.c.project_id)
-    .where(_pj.c.name == bindparam("project"), _rm.c.name == bindparam("model"),
-           _ma.c.alias == bindparam("alias")))
-_ALIASES_OF = select(_ma.c.alias).where(_ma.c.version_id == bindparam("vid")).order_by(
-    _ma.c.alias)
 
 
 def _version_from_mapping(row: Any, project: str, model: str,
@@ -421,8 +434,8 @@ def update_version(s: Session, actor: Actor, project: str, model: str, version: 
                    description: str | None = None, tags: Mapping[str, Any] | None = None,
                    status: VersionStatus | str | None = None) -> ModelVersion:
     """Edit what may change on a version: description, tags, and archived/ready status."""
-    model_row = _model_row(s, project, model)
     auth.require(actor, P.MODELS_ADMIN if status is not None else P.MODELS_REGISTER, project)
+    model_row = _model_row(s, project, model)
     row = _version_row(s, model_row.id, version, f"{project}/{model}/{version}")
     before = {"description": row.description, "tags": row.tags, "status": row.status}
     if description is not None:
@@ -525,6 +538,7 @@ def set_alias(s: Session, actor: Actor, project: str, model: str, alias: str,
     """
     check_alias(alias)
     check_text("reason", reason)
+    auth.require(actor, P.VIEW, project)  # before any lookup: no 404/403 oracle
     model_row = _model_row(s, project, model, lock=True)
     policy = _policy(model_row).protected.get(alias)
     if policy is not None:
