@@ -36,8 +36,14 @@ typecheck: $(VENV)/.test.stamp
 test: lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# `make bench` runs both benchmarks, tracking then registry (BENCH=registry: one of them);
+# ARGS go to each. Both run even if the first fails; the first failure's status wins.
+BENCH ?= tracking registry
 bench: $(VENV)/.test.stamp
-	$(BIN)/python bench/tracking.py $(ARGS)
+	@rc=0; for b in $(BENCH); do \
+	  echo "$(BIN)/python bench/$$b.py $(ARGS)"; \
+	  $(BIN)/python bench/$$b.py $(ARGS) || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }; \
+	done; exit $$rc
 
 clean:
 	rm -rf $(VENV) bench/.venvs .mypy_cache .ruff_cache .pytest_cache .hypothesis
