@@ -17,17 +17,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import opsloop
-from opsloop.config import Settings
-from opsloop.server import errors
 from opsloop.auth.api import LocalAuth
+from opsloop.config import Settings
 from opsloop.registry.api import LocalRegistry
+from opsloop.server import errors
 from opsloop.server.routers import auth, datasets, meta, registry, tracking
-from opsloop.server.routers._common import request_id
+from opsloop.server.routers._common import actor, request_id
 from opsloop.tracking.api import LocalTracking
 
 __all__ = ["create_app"]
@@ -64,8 +64,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth = LocalAuth(local.db)
     errors.install(app)
     app.add_middleware(RequestId)
-    for module in (meta, tracking, datasets, registry, auth):
-        app.include_router(module.router)
+    app.include_router(meta.router)  # health and version: public
+    for module in (tracking, datasets, registry, auth):
+        # Every route authenticates, even one that forgets to ask for the caller (a
+        # route's own dependency on it is the same call, made once per request).
+        app.include_router(module.router, dependencies=[Depends(actor)])
     return app
 
 

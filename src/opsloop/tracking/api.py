@@ -95,13 +95,16 @@ class LocalTracking:
             self._run_projects[run_id] = project
         auth.require(self.actor, permission, project)
 
-    def _require_blob_write(self) -> None:
+    def require_writer(self) -> None:
+        """Uploading bytes (and forcing a LOST-run sweep) needs a write permission on some
+        project: viewers and business owners only read."""
         p = self.actor.principal
         if not any(p.can(permission, None) for permission in (
                 Permission.RUNS_WRITE, Permission.DATASETS_WRITE, Permission.MODELS_REGISTER)):
             raise PermissionDenied(
-                f"{p.name!r} may not upload artifacts",
-                hint="uploading needs runs.write, datasets.write or models.register",
+                f"{p.name!r} lacks a write permission ('runs.write', 'datasets.write' or "
+                "'models.register') on any project",
+                hint="uploads and LOST-run sweeps are for writers; ask an admin for a role",
                 permission=Permission.RUNS_WRITE.value, principal=p.name)
 
     # -- projects and experiments ------------------------------------------------------
@@ -206,6 +209,8 @@ class LocalTracking:
 
     def reap_lost_runs(self, *, force: bool = False) -> int:
         """Mark RUNNING runs without a recent heartbeat as LOST (at most every few seconds)."""
+        if force:
+            self.require_writer()  # any writer may ask; viewers may not
         now = time.monotonic()
         with self._reap_lock:
             if not force and now - self._last_reap[0] < min(5.0, self._lost_timeout_ms / 4000):
@@ -264,11 +269,11 @@ class LocalTracking:
         return self.artifacts.exists(digest)
 
     def put_blob_bytes(self, data: bytes) -> Blob:
-        self._require_blob_write()
+        self.require_writer()
         return self.artifacts.put_bytes(data)
 
     def put_blob_file(self, path: str | os.PathLike[str]) -> Blob:
-        self._require_blob_write()
+        self.require_writer()
         return self.artifacts.put_file(path)
 
     def get_blob_bytes(self, digest: str, *, name: str = "") -> bytes:

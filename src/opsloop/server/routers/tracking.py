@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from opsloop.errors import InvalidInput, NotFound
 from opsloop.server.errors import ERROR_RESPONSES, responses
-from opsloop.server.routers._common import Int64, json_response, tracking
+from opsloop.server.routers._common import Caller, Int64, json_response, tracking
 from opsloop.tracking.api import LocalTracking
 from opsloop.tracking.entities import (
     Artifact,
@@ -262,9 +262,10 @@ def has_blob(digest: str, t: Tracking) -> Response:
     responses={201: {"description": "Stored (or already there)"}},
     openapi_extra={"requestBody": {"required": True, "content": BINARY}},
 )
-async def put_blob(digest: str, request: Request) -> Response:
+async def put_blob(digest: str, request: Request, caller: Caller) -> Response:
     """Upload bytes under their sha256; bytes that do not hash to ``digest`` are refused."""
     t: LocalTracking = request.app.state.tracking
+    t.with_actor(caller).require_writer()
     _check_digest(digest)
     h = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(prefix="opsloop-upload-")
