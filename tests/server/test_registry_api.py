@@ -70,7 +70,7 @@ class World:
 
     def http(self, who: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[who].secret}"} if who else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
     def client(self, who: str, project: str) -> Client:
         return Client(Settings(home=self.settings.home / f"client-{who}", capture_source=False,
@@ -118,7 +118,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def routes(world: World) -> list[tuple[str, str]]:
     """Every (method, path) of the served OpenAPI schema."""
-    schema = httpx.get(f"{world.url}/openapi.json").json()
+    schema = httpx.get(f"{world.url}/openapi.json", timeout=60).json()
     return sorted((m, p) for p, ops in schema["paths"].items() for m in ops)
 
 
@@ -141,7 +141,7 @@ def test_every_route_but_the_public_ones_needs_a_token(world: World) -> None:
     assert set(listed) >= PUBLIC
     assert len(listed) > 50
     # The header of a server without auth names a user; with auth on it means nothing.
-    with httpx.Client(base_url=world.url, headers={"X-Opsloop-User": "root"}) as anon:
+    with httpx.Client(base_url=world.url, headers={"X-Opsloop-User": "root"}, timeout=60) as anon:
         for method, path in listed:
             response = anon.request(method.upper(), fill(world, path),
                                     json=None if method in ("get", "head", "delete") else {})
@@ -434,7 +434,7 @@ def test_register_and_resolve_over_http(remote: Client, server: ServerThread,
         resolved = remote.models.resolve(ref)
         assert (resolved.model, resolved.version) == (name, version), ref
     assert remote.models.get(name).aliases == {"staging": 1}
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, timeout=60) as http:
         by_alias = http.get(f"{API}/models/credit%20risk.v2/aliases/staging").json()
         assert by_alias["version"] == 1 and by_alias["aliases"] == ["staging"]
         moved = http.put(f"{API}/models/credit%20risk.v2/aliases/staging",
@@ -481,7 +481,7 @@ def test_racing_one_alias_one_wins(remote: Client, tmp_path: Path) -> None:
 def test_request_id_is_echoed_and_audited(server: ServerThread, remote: Client,
                                           tmp_path: Path) -> None:
     remote.models.register("m", _saved_model(tmp_path))
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, timeout=60) as http:
         response = http.put(f"{API}/models/m/aliases/prod", json={"version": 1},
                             headers={"X-Request-ID": "deploy-42"})
         assert response.status_code == 200, response.text
@@ -493,7 +493,7 @@ def test_request_id_is_echoed_and_audited(server: ServerThread, remote: Client,
 
 
 def test_there_is_no_api_to_change_the_audit_log(server: ServerThread) -> None:
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, timeout=60) as http:
         assert http.get(f"{API}/audit").status_code == 200
         for method in ("PUT", "PATCH", "DELETE", "POST"):
             assert http.request(method, f"{API}/audit", json={}).status_code == 405
@@ -508,7 +508,7 @@ def test_there_is_no_api_to_change_the_audit_log(server: ServerThread) -> None:
 def test_every_route_documents_its_answers(server: ServerThread) -> None:
     """The registry and auth routes in the schema: a summary, one success answer with a
     real schema, and every error answer (401, 403, 404, 422, 500) as ErrorResponse."""
-    schema = httpx.get(f"{server.url}/openapi.json").json()
+    schema = httpx.get(f"{server.url}/openapi.json", timeout=60).json()
     ours = {(m, p): op for p, ops in schema["paths"].items() for m, op in ops.items()
             if {"registry", "auth"} & set(op.get("tags", []))}
     assert len(ours) == 35
