@@ -16,9 +16,9 @@ import hashlib
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from opsloop._names import check_name, check_text
@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 TOKEN_PREFIX = "olp_"
+_INSERT_AUDIT = insert(cast(Table, AuditEventRow.__table__))
 MAX_AUDIT = 10_000
 _TOUCH_EVERY_MS = 60_000  # last_used_at is refreshed at most once a minute per token
 
@@ -103,8 +104,8 @@ def _check_project(project: str) -> str:
 def record(s: Session, actor: Actor, action: str, object_type: str, object_id: object, *,
            project: str | None = None, before: Mapping[str, Any] | None = None,
            after: Mapping[str, Any] | None = None, reason: str = "") -> None:
-    """Append one audit event in the caller's transaction."""
-    s.execute(insert(AuditEventRow), [{
+    """Append one audit event in the caller's transaction (Core: runs call it twice each)."""
+    s.connection().execute(_INSERT_AUDIT, [{
         "at": now_ms(), "actor": actor.name, "action": action, "object_type": object_type,
         "object_id": str(object_id), "project": project,
         "before": None if before is None else dict(before),
