@@ -31,7 +31,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any, Literal
 
 from rich.console import Console
@@ -46,10 +45,14 @@ from tracking import (
     Store,
     Target,
     Tool,
+    Workload,
+    _interrupt,
     child_env,
     ensure_mlflow,
     fmt,
     git_commit,
+    goals_table,
+    parse_only,
     run_worker,
     source_digest,
 )
@@ -64,13 +67,6 @@ RESOLVES = 10_000
 """Alias resolutions of the resolve workload."""
 
 Mode = Literal["local", "http"]
-
-
-@dataclass(frozen=True)
-class Workload:
-    number: int
-    key: str
-    title: str
 
 
 WORKLOADS = (
@@ -119,10 +115,6 @@ class Sizes:
 
 
 # -- the benchmark -------------------------------------------------------------------------------
-
-
-def _interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _opsloop_cli() -> list[str]:
@@ -423,17 +415,6 @@ def evaluate(bench: Bench) -> list[dict[str, Any]]:
     return out
 
 
-def goals_table(goals: list[dict[str, Any]]) -> Table:
-    table = Table(title="Goals", title_justify="left", header_style="bold cyan")
-    table.add_column("goal")
-    table.add_column("measured", justify="right")
-    table.add_column("result")
-    colour = {"PASS": "green", "MISS": "red", "SKIP": "yellow"}
-    for g in goals:
-        table.add_row(g["goal"], g["shown"], f"[{colour[g['status']]}]{g['status']}[/]")
-    return table
-
-
 def write_json(
     bench: Bench,
     goals: list[dict[str, Any]],
@@ -491,20 +472,6 @@ def write_json(
 # -- command line --------------------------------------------------------------------------------
 
 
-def parse_only(text: str | None) -> list[str]:
-    if not text:
-        return [w.key for w in WORKLOADS]
-    by_number = {str(w.number): w.key for w in WORKLOADS}
-    chosen = []
-    for item in (part.strip() for part in text.split(",")):
-        key = by_number.get(item, item)
-        if key not in BY_KEY:
-            names = ", ".join(f"{w.number}={w.key}" for w in WORKLOADS)
-            raise argparse.ArgumentTypeError(f"unknown workload {item!r} (known: {names})")
-        chosen.append(key)
-    return [w.key for w in WORKLOADS if w.key in chosen]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="bench/registry.py",
@@ -533,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is a MISS")
     args = parser.parse_args(argv)
     try:
-        workloads = parse_only(args.only)
+        workloads = parse_only(args.only, WORKLOADS)
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
     if args.repeat < 1:

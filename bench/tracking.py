@@ -851,18 +851,20 @@ def write_json(
 # -- command line --------------------------------------------------------------------------------
 
 
-def parse_only(text: str | None) -> list[str]:
+def parse_only(text: str | None, workloads: Sequence[Workload] = WORKLOADS) -> list[str]:
+    """The keys ``--only`` names (by number or name), in benchmark order."""
     if not text:
-        return [w.key for w in WORKLOADS]
-    by_number = {str(w.number): w.key for w in WORKLOADS}
+        return [w.key for w in workloads]
+    by_number = {str(w.number): w.key for w in workloads}
+    known = {w.key for w in workloads}
     chosen = []
     for item in (part.strip() for part in text.split(",")):
         key = by_number.get(item, item.replace("-", "_"))
-        if key not in BY_KEY:
-            names = ", ".join(f"{w.number}={w.key}" for w in WORKLOADS)
+        if key not in known:
+            names = ", ".join(f"{w.number}={w.key}" for w in workloads)
             raise argparse.ArgumentTypeError(f"unknown workload {item!r} (known: {names})")
         chosen.append(key)
-    return [w.key for w in WORKLOADS if w.key in chosen]
+    return [w.key for w in workloads if w.key in chosen]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

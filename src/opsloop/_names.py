@@ -11,11 +11,15 @@ Rules (also in docs/tracking.md):
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from functools import lru_cache
+from typing import TypeVar
 
 from opsloop.errors import InvalidInput
+
+E = TypeVar("E", bound=enum.Enum)
 
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
@@ -130,3 +134,21 @@ def check_step(value: object) -> int:
 def is_finite(value: float) -> bool:
     """True for ordinary floats (not NaN, not infinite)."""
     return math.isfinite(value)
+
+
+def check_choice(cls: type[E], value: object, field: str) -> E:
+    """``cls(value)``, or an InvalidInput naming ``field`` and listing the allowed values.
+
+    >>> import enum
+    >>> class Color(enum.StrEnum):
+    ...     RED = "red"
+    >>> check_choice(Color, "blue", "color")
+    Traceback (most recent call last):
+    ...
+    opsloop.errors.InvalidInput: invalid color 'blue': must be one of red
+    """
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in cls)
+        raise InvalidInput(field, value, f"must be one of {allowed}") from None

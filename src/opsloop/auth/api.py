@@ -8,8 +8,9 @@ server and the embedded client both use it, and the HTTP client mirrors it.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
+
+from sqlalchemy.orm import Session
 
 from opsloop.auth import service
 from opsloop.auth.entities import (
@@ -77,13 +78,10 @@ class LocalAuth:
 
     def bootstrap(self, name: str, *, token_name: str = "bootstrap") -> TokenInfo:
         """Create the first admin and a token for it; refused once any principal exists."""
-        def tx(s: object) -> TokenInfo:
-            actor = dataclasses.replace(self.actor, principal=LOCAL_ADMIN.model_copy(
-                update={"name": name}))
-            service.create_principal(s, actor, name,  # type: ignore[arg-type]
-                                     roles={"*": [Role.ADMIN]}, bootstrap=True)
-            return service.create_token(s, actor, name,  # type: ignore[arg-type]
-                                        name=token_name, bootstrap=True)
+        def tx(s: Session) -> TokenInfo:
+            actor = local_actor(name, self.actor.request_id)
+            service.create_principal(s, actor, name, roles={"*": [Role.ADMIN]}, bootstrap=True)
+            return service.create_token(s, actor, name, name=token_name, bootstrap=True)
 
         return self.db.write(tx)
 

@@ -21,7 +21,7 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from opsloop._names import check_name, check_text
+from opsloop._names import check_choice, check_name, check_text
 from opsloop.auth.entities import (
     ALL_PROJECTS,
     Actor,
@@ -87,11 +87,7 @@ def require(actor: Actor, permission: Permission, project: str | None) -> None:
 
 
 def check_role(value: object) -> Role:
-    try:
-        return Role(str(value))
-    except ValueError:
-        raise InvalidInput("role", value, f"must be one of {', '.join(r.value for r in Role)}"
-                           ) from None
+    return check_choice(Role, str(value), "role")
 
 
 def _check_project(project: str) -> str:
@@ -211,12 +207,9 @@ def create_principal(s: Session, actor: Actor, name: str, *,
         raise AlreadyExists("principal", name)
     bindings = {(_check_project(project), check_role(role))
                 for project, rs in (roles or {}).items() for role in rs}
-    try:
-        kind_value = PrincipalKind(kind).value
-    except ValueError:
-        raise InvalidInput("kind", kind, "must be 'user' or 'service'") from None
-    row = PrincipalRow(name=name, kind=kind_value, display_name=display_name,
-                       email=email, disabled=False, created_at=now_ms(), created_by=actor.name)
+    row = PrincipalRow(name=name, kind=check_choice(PrincipalKind, kind, "kind").value,
+                       display_name=display_name, email=email, disabled=False,
+                       created_at=now_ms(), created_by=actor.name)
     s.add(row)
     s.flush()
     for project, role in sorted(bindings):

@@ -24,6 +24,7 @@ from opsloop.errors import OpsloopError
 
 if TYPE_CHECKING:
     from opsloop.client import Client
+    from opsloop.config import Settings
 
 
 def console() -> Console:
@@ -72,12 +73,14 @@ def friendly_errors() -> Iterator[None]:
 
 
 @contextmanager
-def open_client(project: str | None = None) -> Iterator[Client]:
-    """A client on the settings from the environment, closed on exit; errors as above."""
+def open_client(project: str | None = None, *,
+                settings: Settings | None = None) -> Iterator[Client]:
+    """A client on ``settings`` (default: from the environment), closed on exit; errors
+    as above."""
     from opsloop.client import Client
 
     with friendly_errors():
-        c = Client(project=project)
+        c = Client(settings) if settings is not None else Client(project=project)
         try:
             yield c
         finally:

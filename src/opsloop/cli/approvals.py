@@ -16,10 +16,10 @@ from opsloop.cli._common import (
     ProjectOpt,
     console,
     fmt_time,
+    open_client,
     print_json,
     print_table,
 )
-from opsloop.cli.auth import open_client
 
 if TYPE_CHECKING:
     from opsloop.registry.entities import PromotionRequest

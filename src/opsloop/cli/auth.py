@@ -1,7 +1,6 @@
 """``opsloop login``, ``logout``, ``whoami`` and ``audit``: who you are and who did what.
 
-Also the pieces the other collaboration and registry groups share: :func:`open_client`
-(the common one, plus a clear error where the HTTP client lacks a call) and the parsers
+Also the pieces the other collaboration and registry groups share: the parsers
 of durations (``30d``, ``12h``, ``90m``) and points in time (ISO 8601 or ``1h`` ago).
 """
 
@@ -10,8 +9,6 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,20 +22,19 @@ from opsloop.cli._common import (
     escape,
     fmt_time,
     friendly_errors,
+    open_client,
     print_json,
     print_table,
 )
 
 if TYPE_CHECKING:
     from opsloop.auth.entities import Principal
-    from opsloop.client import Client
     from opsloop.config import Settings
 
 __all__ = [
     "audit",
     "login",
     "logout",
-    "open_client",
     "parse_duration",
     "parse_time",
     "roles_text",
@@ -86,28 +82,6 @@ def parse_time(text: str, option: str) -> int:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return int(when.timestamp() * 1000)
-
-
-@contextmanager
-def open_client(project: str | None = None, *, settings: Settings | None = None
-                ) -> Iterator[Client]:
-    """:func:`opsloop.cli._common.open_client` (or a client on ``settings``), and a
-    one-line error (exit 1), not a traceback, for a call the HTTP client lacks so far."""
-    from opsloop.client import Client
-
-    with friendly_errors():
-        c = Client(settings) if settings is not None else Client(project=project)
-        try:
-            yield c
-        except NotImplementedError as exc:
-            err_console().print(
-                f"[bold red]error:[/] {escape(str(exc) or 'this call')} is not available "
-                f"against {escape(c.settings.tracking_uri or 'this store')} yet")
-            err_console().print("[yellow]hint:[/] run the command on the server host "
-                                "against its database (unset OPSLOOP_TRACKING_URI)")
-            raise typer.Exit(1) from None
-        finally:
-            c.close()
 
 
 def where_text(settings: Settings) -> str:

@@ -20,11 +20,11 @@ from opsloop.cli._common import (
     err_console,
     escape,
     fmt_time,
+    open_client,
     print_json,
     print_table,
 )
 from opsloop.cli.approvals import print_outcome
-from opsloop.cli.auth import open_client
 
 if TYPE_CHECKING:
     from opsloop.registry.entities import ModelVersion, RegisteredModel

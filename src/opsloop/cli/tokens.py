@@ -19,10 +19,11 @@ from opsloop.cli._common import (
     err_console,
     escape,
     fmt_time,
+    open_client,
     print_json,
     print_table,
 )
-from opsloop.cli.auth import open_client, parse_duration
+from opsloop.cli.auth import parse_duration
 
 if TYPE_CHECKING:
     from opsloop.auth.entities import TokenInfo

@@ -14,10 +14,11 @@ from opsloop.cli._common import (
     err_console,
     fmt_time,
     friendly_errors,
+    open_client,
     print_json,
     print_table,
 )
-from opsloop.cli.auth import open_client, roles_text, where_text
+from opsloop.cli.auth import roles_text, where_text
 
 if TYPE_CHECKING:
     from opsloop.auth.entities import Principal

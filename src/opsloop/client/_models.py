@@ -213,6 +213,7 @@ class Models:
         Without ``dest`` it goes to a cache under the opsloop home, reused when complete.
         """
         from opsloop.registry.manifest import MANIFEST_NAME
+        from opsloop.store.artifacts import sha256_file
 
         version = self.resolve(ref, project=project)
         cache = dest is None
@@ -220,8 +221,8 @@ class Models:
             dest = (self._client.settings.home / "models" / version.project / version.model
                     / f"{version.version}-{version.manifest_digest[:12]}")
         dest = Path(dest)
-        if (dest / MANIFEST_NAME).is_file() and _sha256(dest / MANIFEST_NAME) == \
-                version.manifest_digest:
+        if (dest / MANIFEST_NAME).is_file() and \
+                sha256_file(dest / MANIFEST_NAME).digest == version.manifest_digest:
             return dest  # complete: the manifest is moved in last (and load verifies all)
         if not cache and dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise InvalidInput("download folder", str(dest), "must not exist or be empty",
@@ -326,13 +327,6 @@ class Models:
                  project: str | None = None) -> builtins.list[Comment]:
         return self._t.list_comments("model_version", f"{name}/{version}",
                                      project=self._project(project))
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _parent(dest: Path) -> Path:

@@ -16,16 +16,15 @@ Rules kept here, whatever the caller (Python, CLI, REST):
 
 from __future__ import annotations
 
-import enum
 import json
 import time
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from opsloop._names import check_key, check_name, check_tag_value, check_text
+from opsloop._names import check_choice, check_key, check_name, check_tag_value, check_text
 from opsloop.auth import service as auth
 from opsloop.auth.entities import Actor, Permission, Role
 from opsloop.errors import AlreadyExists, Conflict, InvalidInput, NotFound
@@ -66,7 +65,6 @@ from opsloop.tracking import service as tracking
 from opsloop.tracking.entities import SourceVersion
 
 P = Permission
-E = TypeVar("E", bound=enum.Enum)
 
 
 _mv, _ma, _rm, _pj = (cast(Table, row.__table__) for row in (
@@ -80,6 +78,7 @@ _RESOLVE_ALIAS = (
     .join(_pj, _pj.c.id == _rm.c.project_id)
     .where(_pj.c.name == bindparam("project"), _rm.c.name == bindparam("model"),
            _ma.c.alias == bindparam("alias")))
+_VERSION_COLUMNS = tuple(c.key for c in _mv.c)
 _ALIASES_OF = select(_ma.c.alias).where(_ma.c.version_id == bindparam("vid")).order_by(
     _ma.c.alias)
 
@@ -89,15 +88,6 @@ def now_ms() -> int:
 
 
 # -- validation ----------------------------------------------------------------------------
-
-
-def check_enum(cls: type[E], value: object, field: str) -> E:
-    """``cls(value)``, or an InvalidInput listing the allowed values."""
-    try:
-        return cls(value)
-    except ValueError:
-        allowed = ", ".join(str(m.value) for m in cls)
-        raise InvalidInput(field, value, f"must be one of {allowed}") from None
 
 
 def _check_description(text: str) -> str:
@@ -268,14 +258,8 @@ def update_model(s: Session, actor: Actor, project: str, name: str, *,
 
 def _version(row: ModelVersionRow, project: str, model: str,
              aliases: list[str]) -> ModelVersion:
-    return ModelVersion.model_validate({
-        "id": row.id, "project": project, "model": model, "version": row.version,
-        "status": row.status, "flavor": row.flavor, "run_id": row.run_id,
-        "source": row.source, "datasets": row.datasets, "params": row.params,
-        "metrics": row.metrics, "signature": row.signature, "environment": row.environment,
-        "files": row.files, "manifest_digest": row.manifest_digest,
-        "description": row.description, "tags": row.tags, "aliases": aliases,
-        "created_at": row.created_at, "created_by": row.created_by})
+    return _version_from_mapping({c: getattr(row, c) for c in _VERSION_COLUMNS}, project,
+                                 model, aliases)
 
 
 def _aliases_of(s: Session, version_id: int) -> list[str]:
@@ -443,7 +427,7 @@ def update_version(s: Session, actor: Actor, project: str, model: str, version: 
     if tags is not None:
         row.tags = _check_tags(tags)
     if status is not None:
-        new = check_enum(VersionStatus, status, "status")
+        new = check_choice(VersionStatus, status, "status")
         if new is VersionStatus.ARCHIVED and _aliases_of(s, row.id):
             raise Conflict(f"version {version} of {project}/{model} has aliases "
                            f"{_aliases_of(s, row.id)}; move them before archiving it")
@@ -741,7 +725,7 @@ def list_requests(s: Session, actor: Actor, project: str, *, model: str | None =
         stmt = stmt.where(RegisteredModelRow.name == model)
     if status is not None:
         stmt = stmt.where(PromotionRequestRow.status ==
-                          check_enum(PromotionStatus, status, "status").value)
+                          check_choice(PromotionStatus, status, "status").value)
     return [_request(s, r, project, name) for r, name in s.execute(stmt)]
 
 
